@@ -1,0 +1,27 @@
+# Two commands: `make demo` and `make test`. Each sets itself up on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DEMO_OUT ?= demo-out
+# torch is pinned so pip takes the local CPU wheel instead of gigabytes of CUDA packages.
+TORCH_PIN ?= torch==2.13.0
+
+.PHONY: setup demo test clean
+
+$(BIN)/kaizen: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH_PIN)
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(BIN)/kaizen
+
+setup: $(BIN)/kaizen
+
+demo: setup
+	$(BIN)/kaizen demo --out $(DEMO_OUT)
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) runs

@@ -1,0 +1,1 @@
+"""Data formats: typed records, JSONL / datasets I/O, validation and conversion."""
