@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from kaizen import __version__
@@ -39,6 +40,16 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _quiet_libraries() -> None:
+    """Kaizen prints its own progress; library load reports and per-file bars only bury it."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -51,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"kaizen: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
         return 2
+    _quiet_libraries()
     module = importlib.import_module(COMMANDS[name][0])
     from kaizen.config import ConfigError
     from kaizen.data.errors import DataError

@@ -39,6 +39,8 @@ def arg(default: Any = dataclasses.MISSING, help: str = "", **kwargs: Any) -> An
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=metadata, **kwargs)
     if dataclasses.is_dataclass(default) and isinstance(default, type):
         return dataclasses.field(default_factory=default, metadata=metadata, **kwargs)
+    if dataclasses.is_dataclass(default):  # a (frozen) instance: a section with non-default values
+        return dataclasses.field(default_factory=lambda d=default: d, metadata=metadata, **kwargs)
     return dataclasses.field(default=default, metadata=metadata, **kwargs)
 
 
@@ -119,8 +121,19 @@ def _unknown_key_error(key: str, valid: list[str], where: str) -> ConfigError:
     return ConfigError(f"unknown config key '{key}' in {where}{hint} (valid keys: {', '.join(sorted(valid))})")
 
 
-def from_dict(cls: type[T], data: dict[str, Any], where: str = "config", prefix: str = "") -> T:
-    """Build ``cls`` from a (possibly nested) dict, rejecting keys the dataclass does not declare."""
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "config", prefix: str = "", base: Any = None) -> T:
+    """Build ``cls`` from a (possibly nested) dict, rejecting keys the dataclass does not declare.
+
+    Keys absent from ``data`` keep ``base``'s values (a nested section's own defaults) or the class defaults.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: section '{prefix or '<top>'}' must be a mapping, got {type(data).__name__}")
     hints = _field_types(cls)
@@ -132,11 +145,12 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config", prefix:
             raise _unknown_key_error(prefix + key, [prefix + k for k in fields], where)
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
-            kwargs[key] = from_dict(tp, value or {}, where, prefix=f"{prefix}{key}.")
+            nested_base = getattr(base, key) if base is not None else _field_default(fields[key])
+            kwargs[key] = from_dict(tp, value or {}, where, prefix=f"{prefix}{key}.", base=nested_base)
         else:
             kwargs[key] = _coerce(value, tp, prefix + key)
     try:
-        return cls(**kwargs)
+        return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
     except TypeError as e:  # a required field is missing
         raise ConfigError(f"{where}: {e}") from None
 
@@ -191,8 +205,7 @@ def build_parser(cls: type, prog: str, description: str | None = None) -> argpar
     parser.add_argument("--config", metavar="YAML", help="YAML file of config keys; flags override it")
     for name, tp, f in _flat_fields(cls):
         inner, _ = _unwrap_optional(tp)
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
+        default = _field_default(f)
         help_text = f.metadata.get("help", "")
         if get_origin(inner) is Literal:
             help_text += f" One of {list(get_args(inner))}."

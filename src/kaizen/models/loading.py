@@ -1,0 +1,67 @@
+"""Load and save causal LMs by hub id or local path, for any architecture `transformers` knows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from kaizen.data.chat import ensure_chat_template, stop_token_ids
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+def default_device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_precision(precision: Precision, device: torch.device | None = None) -> str:
+    """`auto` -> bf16 on a GPU that supports it, else fp32 (CPU bf16 is slower than fp32 on most CPUs)."""
+    device = device or default_device()
+    if precision != "auto":
+        return precision
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "fp32"
+
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
+    tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    ensure_chat_template(tok)
+    return tok
+
+
+def load_causal_lm(name_or_path: str, dtype: str = "fp32", trust_remote_code: bool = False,
+                   attn_implementation: str | None = None) -> PreTrainedModel:
+    """Any causal LM on the hub or on disk; weights stay in `dtype` (mixed precision is the trainer's job)."""
+    kwargs = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    return AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+
+
+def save_pretrained(model: PreTrainedModel, tokenizer, out_dir: str | Path, state_dict=None) -> Path:
+    """Save a standard model directory (safetensors + config + tokenizer + generation config).
+
+    The generation config lists every end-of-turn token, so `generate`, vLLM and `kaizen serve`
+    stop at the end of an assistant turn.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stops = stop_token_ids(tokenizer)
+    if stops:
+        model.generation_config.eos_token_id = stops if len(stops) > 1 else stops[0]
+        if tokenizer.pad_token_id is not None:
+            model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out, safe_serialization=True, state_dict=state_dict)
+    tokenizer.save_pretrained(out)
+    return out
