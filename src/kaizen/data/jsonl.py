@@ -55,6 +55,7 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
                 n += 1
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are shared like any other
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
