@@ -206,7 +206,7 @@ def build_parser(cls: type, prog: str, description: str | None = None) -> argpar
     for name, tp, f in _flat_fields(cls):
         inner, _ = _unwrap_optional(tp)
         default = _field_default(f)
-        help_text = f.metadata.get("help", "")
+        help_text = f.metadata.get("help", "").replace("%", "%%")  # argparse formats help with %
         if get_origin(inner) is Literal:
             help_text += f" One of {list(get_args(inner))}."
         flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
