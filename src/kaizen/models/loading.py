@@ -58,7 +58,7 @@ def save_pretrained(model: PreTrainedModel, tokenizer, out_dir: str | Path, stat
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stops = stop_token_ids(tokenizer)
-    if stops:
+    if stops and getattr(model, "generation_config", None) is not None:  # scalar-head models have none
         model.generation_config.eos_token_id = stops if len(stops) > 1 else stops[0]
         if tokenizer.pad_token_id is not None:
             model.generation_config.pad_token_id = tokenizer.pad_token_id

@@ -22,18 +22,27 @@ def load_scalar_model(name_or_path: str, dtype: torch.dtype = torch.float32, tru
     return model
 
 
-def _head(model: PreTrainedModel) -> torch.nn.Module:
+def scalar_head(model: torch.nn.Module) -> torch.nn.Module:
+    """The one-output head, through DDP / FSDP / DeepSpeed wrappers and peft adapters."""
+    from accelerate.utils import extract_model_from_parallel
+
+    inner = extract_model_from_parallel(model)
+    if hasattr(inner, "get_base_model"):  # peft: the head (or its trainable copy) lives in the base model
+        inner = inner.get_base_model()
     for name in ("score", "classifier", "v_head"):
-        if hasattr(model, name):
-            return getattr(model, name)
-    raise ValueError(f"{type(model).__name__} has no scalar head (score / classifier)")
+        if hasattr(inner, name):
+            return getattr(inner, name)
+    raise ValueError(f"{type(inner).__name__} has no scalar head (score / classifier)")
 
 
-def token_values(model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """``[B, T]``: the scalar head applied at every position (PPO's per-token values)."""
-    backbone = getattr(model, model.base_model_prefix)
-    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-    return _head(model)(hidden).squeeze(-1).float()
+def token_values(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """``[B, T]``: the scalar head applied at every position (PPO's per-token values).
+
+    Runs the (possibly wrapped) model's own forward, so DDP / FSDP hooks fire, and re-applies the
+    head to the final hidden states, which the classifier's pooled output would throw away.
+    """
+    out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    return scalar_head(model)(out.hidden_states[-1]).squeeze(-1).float()
 
 
 def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
