@@ -1,0 +1,305 @@
+"""Step 3: PPO against the reward model, with a per-token KL penalty and the pretraining mix.
+
+    kaizen ppo --policy runs/sft/model --reward_model runs/rm/model --out runs/ppo-ptx
+    kaizen ppo ... --ptx_coef 0 --out runs/ppo          # plain PPO, to measure the alignment tax
+
+InstructGPT's objective (Ouyang et al. 2022, eq. 2):
+    E[r(x, y) - β log(π(y|x) / π_SFT(y|x))] + γ E_{x~D_pretrain}[log π(x)]
+
+Each iteration: sample answers to a batch of prompts (KV cache) -> score them with the RM
+(answers that never end are penalised) -> per-token rewards -β·KL with the score at the last
+token -> GAE -> several epochs of clipped policy and value updates on minibatches, each adding
+γ_ptx · NLL on a pretraining batch. The policy starts from SFT, the frozen reference is SFT, the
+value model starts from the RM. Checkpoints every ``save_every`` iterations; a killed run
+resumes on the same prompts. Generation vs training time is logged every iteration.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from kaizen.config import arg, parse_config
+from kaizen.data.formats import load_records
+from kaizen.generation import SamplingParams, chat_prompt, generate
+from kaizen.losses.kl import AdaptiveKLController, FixedKLController
+from kaizen.losses.ppo import (apply_eos_penalty, entropy_from_logits, gae, kl_penalty_rewards, masked_mean,
+                               masked_whiten, policy_loss, ptx_loss, value_loss)
+from kaizen.losses.sft import token_logprobs
+from kaizen.models.loading import load_causal_lm, load_tokenizer, resolve_precision
+from kaizen.models.scalar_head import load_scalar_model, token_values
+from kaizen.ppo_rollout import Rollout, build_rollout
+from kaizen.training.checkpoint import StageCheckpointer
+from kaizen.training.loop import make_accelerator
+from kaizen.training.metrics import MetricsLogger
+from kaizen.training.rundir import prepare_run_dir
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Step 3: PPO (-ptx) against a reward model."""
+
+    policy: str = arg("runs/sft/model", "Initial policy (the SFT model); also the frozen reference unless ref_model is set.")
+    ref_model: str | None = arg(None, "Frozen reference for the KL penalty (default: the initial policy).")
+    reward_model: str = arg("runs/rm/model", "Reward model directory (kaizen rm output).")
+    value_model: str | None = arg(None, "Value model init (default: the reward model, as InstructGPT).")
+    prompts: list[str] = arg(["runs/world/prompts_train.jsonl"], "Prompt files / datasets (any format with a prompt).")
+    ptx_data: list[str] = arg(["runs/world/corpus_train.jsonl"], "Pretraining text for the ptx term.")
+    ptx_coef: float = arg(1.0, "γ of the pretraining mix (0 switches it off: plain PPO). InstructGPT used 27.8 in its own loss scale.")
+    out: str = arg("runs/ppo", "Run directory; the policy is saved to OUT/model.")
+    iterations: int = arg(60, "PPO iterations (rollout + update).")
+    rollout_batch_size: int = arg(64, "Prompts sampled per iteration.")
+    ppo_epochs: int = arg(4, "Optimisation epochs over each rollout batch.")
+    minibatch_size: int = arg(16, "Rollouts per gradient step.")
+    lr: float = arg(1e-5, "Policy learning rate.")
+    value_lr: float = arg(5e-5, "Value model learning rate.")
+    kl_coef: float = arg(0.02, "β: per-token KL penalty coefficient (InstructGPT: 0.02).")
+    adaptive_kl: bool = arg(False, "Adapt β towards kl_target (Ziegler et al. 2019).")
+    kl_target: float = arg(6.0, "Target KL (nats per answer) of the adaptive controller.")
+    kl_horizon: int = arg(10000, "Horizon of the adaptive controller.")
+    kl_estimator: str = arg("k1", "k1 (log-ratio, InstructGPT) | k3 (non-negative, lower variance).")
+    gamma: float = arg(1.0, "GAE discount.")
+    lam: float = arg(0.95, "GAE λ.")
+    clip_eps: float = arg(0.2, "Policy ratio clip ε.")
+    value_clip_eps: float = arg(0.2, "Value clip ε.")
+    whiten_advantages: bool = arg(True, "Normalise advantages per rollout batch.")
+    entropy_coef: float = arg(0.0, "Entropy bonus (0: none, as InstructGPT).")
+    missing_eos_penalty: float | None = arg(-1.0, "Score given instead of the RM's to answers that never end (none: off).")
+    max_new_tokens: int = arg(48, "Longest sampled answer.")
+    temperature: float = arg(1.0, "Sampling temperature of rollouts.")
+    top_p: float = arg(1.0, "Nucleus mass of rollouts.")
+    max_prompt_tokens: int = arg(384, "Prompts longer than this are skipped (and counted).")
+    ptx_block_size: int = arg(128, "Tokens per pretraining sequence in the ptx term.")
+    lora_r: int = arg(0, "LoRA rank for policy and value (0: full models). The reference is the policy's frozen base.")
+    lora_alpha: int = arg(32, "LoRA alpha.")
+    max_grad_norm: float = arg(1.0, "Gradient clipping.")
+    precision: str = arg("auto", "auto | fp32 | bf16 | fp16.")
+    seed: int = arg(0, "Seed of prompt order and sampling.")
+    save_every: int = arg(20, "Checkpoint every N iterations (0: never).")
+    log_every: int = arg(1, "Log every N iterations.")
+    trust_remote_code: bool = arg(False, "Allow custom model code from the hub.")
+
+
+def _lora(model, cfg: PPOConfig, task: str):
+    from peft import LoraConfig, get_peft_model
+
+    modules_to_save = ["score"] if task == "SEQ_CLS" else None
+    return get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules="all-linear",
+                                            task_type=task, modules_to_save=modules_to_save))
+
+
+class PPOTrainer:
+    """Holds the four models (policy, reference, value, reward) and runs iterations."""
+
+    def __init__(self, cfg: PPOConfig):
+        from kaizen.reward import load_reward_model
+
+        self.cfg = cfg
+        self.acc = make_accelerator(resolve_precision(cfg.precision))
+        set_seed(cfg.seed)
+        self.tokenizer = load_tokenizer(cfg.policy, trust_remote_code=cfg.trust_remote_code)
+        policy = load_causal_lm(cfg.policy, trust_remote_code=cfg.trust_remote_code)
+        value = load_scalar_model(cfg.value_model or cfg.reward_model, trust_remote_code=cfg.trust_remote_code)
+        if cfg.lora_r > 0:
+            policy, value = _lora(policy, cfg, "CAUSAL_LM"), _lora(value, cfg, "SEQ_CLS")
+            self.ref = None  # the policy with its adapter disabled
+        else:
+            self.ref = load_causal_lm(cfg.ref_model or cfg.policy).to(self.acc.device).eval().requires_grad_(False)
+        self.reward = load_reward_model(cfg.reward_model)
+        self.reward.model.to(self.acc.device).eval().requires_grad_(False)
+        opt_p = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr, eps=1e-5)
+        opt_v = torch.optim.AdamW([p for p in value.parameters() if p.requires_grad], lr=cfg.value_lr, eps=1e-5)
+        self.policy, self.value, self.opt_p, self.opt_v = self.acc.prepare(policy, value, opt_p, opt_v)
+        self.kl_ctl = (AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon) if cfg.adaptive_kl
+                       else FixedKLController(cfg.kl_coef))
+        self.prompts = self._load_prompts()
+        self.ptx_blocks = self._load_ptx() if cfg.ptx_coef > 0 else []
+        self.params = SamplingParams(cfg.max_new_tokens, cfg.temperature, cfg.top_p)
+
+    def _load_prompts(self):
+        convs = [c for src in self.cfg.prompts for c in load_records(src, "prompt")]
+        keep = [c for c in convs if len(self.tokenizer(chat_prompt(self.tokenizer, c), add_special_tokens=False)["input_ids"])
+                <= self.cfg.max_prompt_tokens]
+        if len(keep) < len(convs):
+            print(f"ppo: skipped {len(convs) - len(keep)} prompts longer than {self.cfg.max_prompt_tokens} tokens")
+        if not keep:
+            raise ValueError(f"no usable prompt in {self.cfg.prompts}")
+        return keep
+
+    def _load_ptx(self) -> list[list[int]]:
+        from kaizen.pretrain import tokenize_corpus
+
+        texts = [t for src in self.cfg.ptx_data for t in load_records(src, "text")]
+        return tokenize_corpus(self.tokenizer, texts, self.cfg.ptx_block_size)
+
+    def prompts_for(self, iteration: int):
+        """The iteration's prompts: a pure function of (seed, iteration), so resume sees the same ones."""
+        n, b = len(self.prompts), self.cfg.rollout_batch_size
+        out = []
+        for j in range(iteration * b, (iteration + 1) * b):
+            epoch, pos = divmod(j, n)
+            order = list(range(n))
+            random.Random(self.cfg.seed * 7919 + epoch).shuffle(order)
+            out.append(self.prompts[order[pos]])
+        return out
+
+    # ----- forward passes ---------------------------------------------------------------------
+    def _logprobs(self, model, r: Rollout, idx=None, with_entropy=False):
+        ids, att = (r.input_ids, r.attention_mask) if idx is None else (r.input_ids[idx], r.attention_mask[idx])
+        logits = model(input_ids=ids, attention_mask=att).logits[:, :-1]
+        lp = token_logprobs(logits, ids[:, 1:])
+        return (lp, logits) if with_entropy else lp
+
+    @torch.no_grad()
+    def _ref_logprobs(self, r: Rollout) -> torch.Tensor:
+        if self.ref is not None:
+            return self._logprobs(self.ref, r)
+        with self.acc.unwrap_model(self.policy).disable_adapter():
+            return self._logprobs(self.policy, r)
+
+    def _values(self, r: Rollout, idx=None) -> torch.Tensor:
+        ids, att = (r.input_ids, r.attention_mask) if idx is None else (r.input_ids[idx], r.attention_mask[idx])
+        return token_values(self.value, ids, att)[:, :-1]
+
+    # ----- one iteration ----------------------------------------------------------------------
+    def iteration(self, it: int) -> dict[str, float]:
+        cfg, dev = self.cfg, self.acc.device
+        t0 = time.perf_counter()
+        prompts = self.prompts_for(it)
+        texts = [chat_prompt(self.tokenizer, p) for p in prompts]
+        gens = generate(self.acc.unwrap_model(self.policy), self.tokenizer, texts, self.params,
+                        batch_size=cfg.rollout_batch_size, seed=cfg.seed * 100_003 + it)
+        t_gen = time.perf_counter() - t0
+
+        r = build_rollout(gens, self.tokenizer.pad_token_id, dev)
+        scores_raw = torch.tensor(self.reward.score(prompts, [g.text for g in gens]), device=dev)
+        scores = scores_raw if cfg.missing_eos_penalty is None else apply_eos_penalty(
+            scores_raw, r.ended, cfg.missing_eos_penalty)
+        self.policy.eval()
+        with torch.no_grad():
+            old_lp = self._logprobs(self.policy, r)
+            ref_lp = self._ref_logprobs(r)
+            old_values = self._values(r)
+        rewards, kl = kl_penalty_rewards(scores, old_lp, ref_lp, r.mask, self.kl_ctl.value, cfg.kl_estimator)
+        advantages, returns = gae(rewards, old_values, r.mask, cfg.gamma, cfg.lam)
+        if cfg.whiten_advantages:
+            advantages = masked_whiten(advantages, r.mask)
+        t_score = time.perf_counter() - t0 - t_gen
+
+        stats = self._optimise(r, old_lp, old_values, advantages, returns, it)
+        t_train = time.perf_counter() - t0 - t_gen - t_score
+        kl_per_answer = (kl * r.mask).sum(1).mean().item()
+        self.kl_ctl.update(kl_per_answer, cfg.rollout_batch_size)
+        return {
+            "reward": scores.mean().item(), "rm_score": scores_raw.mean().item(),
+            "non_score_reward": (-self.kl_ctl.value * kl * r.mask).sum(1).mean().item(),
+            "kl": kl_per_answer, "kl_coef": self.kl_ctl.value,
+            "response_length": r.mask.sum(1).float().mean().item(), "ended_fraction": r.ended.float().mean().item(),
+            "advantage_mean": masked_mean(advantages, r.mask).item(), "return_mean": masked_mean(returns, r.mask).item(),
+            **stats, "time_generation_s": t_gen, "time_scoring_s": t_score, "time_training_s": t_train,
+        }
+
+    def _optimise(self, r: Rollout, old_lp, old_values, advantages, returns, it: int) -> dict[str, float]:
+        cfg = self.cfg
+        self.policy.train()
+        self.value.train()
+        gen = torch.Generator().manual_seed(cfg.seed * 31 + it)
+        sums: dict[str, float] = {}
+        n = 0
+        for epoch in range(cfg.ppo_epochs):
+            order = torch.randperm(r.input_ids.shape[0], generator=gen)
+            for s in range(0, len(order), cfg.minibatch_size):
+                idx = order[s:s + cfg.minibatch_size].to(self.acc.device)
+                mask = r.mask[idx]
+                with self.acc.autocast():
+                    lp, logits = self._logprobs(self.policy, r, idx, with_entropy=True)
+                    pg, pstats = policy_loss(lp, old_lp[idx], advantages[idx], mask, cfg.clip_eps)
+                    entropy = entropy_from_logits(logits.detach() if cfg.entropy_coef == 0 else logits, mask)
+                    loss = pg - cfg.entropy_coef * entropy
+                    ptx = torch.zeros((), device=self.acc.device)
+                    if self.ptx_blocks:
+                        ptx = ptx_loss(self._ptx_logits(gen), self._ptx_ids, cfg.ptx_coef)
+                        loss = loss + ptx
+                self.acc.backward(loss)
+                self.acc.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                self.opt_p.step()
+                self.opt_p.zero_grad(set_to_none=True)
+                with self.acc.autocast():
+                    v = self._values(r, idx)
+                    vf, vstats = value_loss(v, old_values[idx], returns[idx], mask, cfg.value_clip_eps)
+                self.acc.backward(vf)
+                self.acc.clip_grad_norm_(self.value.parameters(), cfg.max_grad_norm)
+                self.opt_v.step()
+                self.opt_v.zero_grad(set_to_none=True)
+                row = {"policy_loss": pg.item(), "value_loss": vf.item(), "ptx_loss": ptx.item(),
+                       "entropy": entropy.item(), "clip_fraction": pstats.clip_frac.item(),
+                       "approx_kl": pstats.approx_kl.item(), "value_clip_fraction": vstats.clip_frac.item(),
+                       "value_error": vstats.mse.item()}
+                for k, val in row.items():
+                    sums[k] = sums.get(k, 0.0) + val
+                n += 1
+        return {k: v / max(n, 1) for k, v in sums.items()}
+
+    def _ptx_logits(self, gen: torch.Generator) -> torch.Tensor:
+        pick = torch.randint(len(self.ptx_blocks), (self.cfg.minibatch_size,), generator=gen).tolist()
+        self._ptx_ids = torch.tensor([self.ptx_blocks[i] for i in pick], device=self.acc.device)
+        return self.policy(input_ids=self._ptx_ids).logits
+
+    def save(self, out_dir: Path) -> Path:
+        from kaizen.models.loading import save_pretrained
+
+        policy = self.acc.unwrap_model(self.policy)
+        if self.cfg.lora_r > 0:
+            policy.save_pretrained(out_dir / "adapter")
+            policy = policy.merge_and_unload()
+        if self.acc.is_main_process:
+            save_pretrained(policy, self.tokenizer, out_dir / "model")
+        return out_dir / "model"
+
+
+def run(cfg: PPOConfig, should_stop=None) -> Path:
+    run_dir = prepare_run_dir(cfg.out, cfg, "ppo")
+    trainer = PPOTrainer(cfg)
+    ckpt = StageCheckpointer(trainer.acc, run_dir, keep=2)
+    start = ckpt.restore(extra_state={"kl_ctl": trainer.kl_ctl})
+    logger = MetricsLogger(run_dir, enabled=trainer.acc.is_main_process)
+    bar = tqdm(total=cfg.iterations, initial=start, desc="ppo" + ("-ptx" if cfg.ptx_coef > 0 else ""),
+               unit="it", disable=not trainer.acc.is_main_process, dynamic_ncols=True)
+    for it in range(start, cfg.iterations):
+        stats = trainer.iteration(it)
+        bar.update(1)
+        bar.set_postfix(reward=f"{stats['reward']:.3f}", kl=f"{stats['kl']:.2f}",
+                        gen_s=f"{stats['time_generation_s']:.1f}", train_s=f"{stats['time_training_s']:.1f}")
+        if (it + 1) % cfg.log_every == 0 or it + 1 == cfg.iterations:
+            logger.log(it + 1, stats, prefix="ppo/")
+        if cfg.save_every and (it + 1) % cfg.save_every == 0 and it + 1 < cfg.iterations:
+            ckpt.save(it + 1, extra_state={"kl_ctl": trainer.kl_ctl})
+        if should_stop is not None and should_stop(it + 1):
+            bar.close()
+            return run_dir
+    bar.close()
+    logger.close()
+    model_dir = trainer.save(run_dir)
+    from kaizen.training.metrics import read_metrics
+
+    last = [r for r in read_metrics(run_dir) if "ppo/reward" in r]
+    summary = {"iterations": cfg.iterations, "ptx_coef": cfg.ptx_coef,
+               "first_reward": last[0]["ppo/reward"] if last else None,
+               "final_reward": last[-1]["ppo/reward"] if last else None,
+               "final_kl": last[-1]["ppo/kl"] if last else None}
+    (run_dir / "eval.json").write_text(json.dumps(summary, indent=2))
+    print(f"ppo: reward {summary['first_reward']:.3f} -> {summary['final_reward']:.3f}, KL {summary['final_kl']:.2f}; "
+          f"policy saved to {model_dir}")
+    return model_dir
+
+
+def main(argv: list[str]) -> int:
+    run(parse_config(PPOConfig, argv, prog="kaizen ppo"))
+    return 0
