@@ -51,6 +51,15 @@ def tiny_model_factory(tiny_tokenizer, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def small_world(tmp_path_factory) -> Path:
+    """A demo world at the smallest size its generator allows (seconds to build)."""
+    from kaizen.world import WorldConfig, build_world
+
+    return build_world(WorldConfig(out=str(tmp_path_factory.mktemp("world")), n_entities=30, corpus_docs=40,
+                                   corpus_heldout_docs=10, train_prompts=40, heldout_prompts=36, n_labelers=3))
+
+
+@pytest.fixture(scope="session")
 def tiny_sft_data(tmp_path_factory) -> Path:
     rng = random.Random(1)
     rows = []

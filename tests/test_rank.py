@@ -14,14 +14,6 @@ from kaizen.data.records import conversation_to_dicts
 from kaizen.rank import RankConfig, _pair_agreement, run
 
 
-@pytest.fixture(scope="session")
-def small_world(tmp_path_factory):
-    from kaizen.world import WorldConfig, build_world
-
-    return build_world(WorldConfig(out=str(tmp_path_factory.mktemp("world")), n_entities=30, corpus_docs=40,
-                                   corpus_heldout_docs=10, train_prompts=40, heldout_prompts=36, n_labelers=3))
-
-
 def _cfg(policy, world, out, **kw) -> RankConfig:
     base = dict(policy=str(policy), world=str(world), out=str(out), num_prompts=8, k=4, max_new_tokens=10,
                 batch_size=12, precision="fp32")

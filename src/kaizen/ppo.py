@@ -24,7 +24,6 @@ from pathlib import Path
 
 import torch
 from accelerate.utils import set_seed
-from tqdm.auto import tqdm
 
 from kaizen.config import arg, parse_config
 from kaizen.data.formats import load_records
@@ -39,6 +38,7 @@ from kaizen.ppo_rollout import Rollout, build_rollout
 from kaizen.training.checkpoint import StageCheckpointer
 from kaizen.training.loop import make_accelerator
 from kaizen.training.metrics import MetricsLogger
+from kaizen.training.progress import progress
 from kaizen.training.rundir import prepare_run_dir
 
 
@@ -270,8 +270,8 @@ def run(cfg: PPOConfig, should_stop=None) -> Path:
     ckpt = StageCheckpointer(trainer.acc, run_dir, keep=2)
     start = ckpt.restore(extra_state={"kl_ctl": trainer.kl_ctl})
     logger = MetricsLogger(run_dir, enabled=trainer.acc.is_main_process)
-    bar = tqdm(total=cfg.iterations, initial=start, desc="ppo" + ("-ptx" if cfg.ptx_coef > 0 else ""),
-               unit="it", disable=not trainer.acc.is_main_process, dynamic_ncols=True)
+    bar = progress(cfg.iterations, "ppo" + ("-ptx" if cfg.ptx_coef > 0 else ""), initial=start, unit="it",
+                   disable=not trainer.acc.is_main_process)
     for it in range(start, cfg.iterations):
         stats = trainer.iteration(it)
         bar.update(1)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from tqdm.auto import tqdm
+from kaizen.training.progress import progress
 
 from kaizen.config import ConfigError, arg, parse_config
 from kaizen.data.formats import load_records
@@ -159,7 +159,7 @@ def run(cfg: RankConfig) -> Path:
     ended: list[list[bool]] = []
     skipped = empty = 0
     per_chunk = max(1, cfg.batch_size // cfg.k)  # prompts per generation batch
-    bar = tqdm(total=len(items), desc="rank", unit="prompt", dynamic_ncols=True)
+    bar = progress(len(items), "rank", unit="prompt")
     for c, s in enumerate(range(0, len(items), per_chunk)):
         chunk = items[s:s + per_chunk]
         texts = [chat_prompt(tokenizer, p.messages) for p in chunk for _ in range(cfg.k)]

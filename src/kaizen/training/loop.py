@@ -28,13 +28,13 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from kaizen.losses.sft import count_target_tokens
 from kaizen.training.batching import BatchPlan
 from kaizen.training.checkpoint import StageCheckpointer
 from kaizen.training.metrics import MetricsLogger
+from kaizen.training.progress import progress
 
 
 @dataclass
@@ -134,8 +134,7 @@ def fit(
     history: list[dict[str, float]] = []
     eval_metrics: dict[str, float] = {}
     last_loss = math.nan
-    bar = tqdm(total=settings.max_steps, initial=step, desc=settings.desc, disable=not acc.is_main_process,
-               unit="step", dynamic_ncols=True)
+    bar = progress(settings.max_steps, settings.desc, initial=step, disable=not acc.is_main_process)
     tokens_seen, t0 = 0, time.perf_counter()
     model.train()
     while step < settings.max_steps:
