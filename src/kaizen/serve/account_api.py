@@ -1,0 +1,112 @@
+"""Login, logout, the caller's profile and keys; health and info for the UI (no auth)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from kaizen import __version__
+from kaizen.serve.auth import (COOKIE, SESSION_DAYS, Principal, authenticate, hash_password, new_key, require,
+                               verify_password)
+from kaizen.serve.db import ApiKey, User
+from kaizen.serve.errors import APIError, not_found
+from kaizen.serve.runtime import state_of
+from kaizen.serve.store import key_dict, user_dict
+
+router = APIRouter(prefix="/api", tags=["account"])
+STRICT = ConfigDict(strict=True, extra="ignore")
+
+
+class Login(BaseModel):
+    model_config = STRICT
+    username: str
+    password: str
+
+
+class PasswordChange(BaseModel):
+    model_config = STRICT
+    old_password: str
+    new_password: str = Field(min_length=8)
+
+
+class KeyRequest(BaseModel):
+    model_config = STRICT
+    name: str = Field("", max_length=64)
+
+
+@router.get("/health")
+def health(request: Request):
+    return {"status": "ok", "model": state_of(request).engine.model_name}
+
+
+@router.get("/info")
+def info(request: Request):
+    state = state_of(request)
+    return {"model": state.engine.model_name, "max_input_tokens": state.max_input_tokens,
+            "max_new_tokens": state.cfg.max_new_tokens, "version": __version__}
+
+
+@router.post("/login")
+def login(body: Login, request: Request, response: Response):
+    state = state_of(request)
+    with state.db.session() as s:
+        user = s.scalar(select(User).where(User.name == body.username))
+        if user is None or user.disabled or not verify_password(body.password, user.password_hash):
+            raise APIError(401, "Wrong username or password.", code="invalid_credentials")
+        token, _ = new_key(s, user.id, name="login", kind="session")
+        out = {"token": token, "user": user_dict(user)}
+    response.set_cookie(COOKIE, token, max_age=SESSION_DAYS * 86400, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https")
+    return out
+
+
+@router.post("/logout")
+def logout(request: Request, response: Response, who: Principal = Depends(authenticate)):
+    with state_of(request).db.session() as s:
+        key = s.get(ApiKey, who.key_id)
+        if key is not None and key.kind == "session":
+            key.revoked = True
+    response.delete_cookie(COOKIE)
+    return {"ok": True}
+
+
+@router.get("/me")
+def me(request: Request, who: Principal = Depends(require("user"))):
+    with state_of(request).db.reader() as s:
+        return {"user": user_dict(s.get(User, who.user_id))}
+
+
+@router.post("/me/password")
+def change_password(body: PasswordChange, request: Request, who: Principal = Depends(require("user"))):
+    with state_of(request).db.session() as s:
+        user = s.get(User, who.user_id)
+        if user.password_hash and not verify_password(body.old_password, user.password_hash):
+            raise APIError(400, "old_password is wrong", param="old_password")
+        user.password_hash = hash_password(body.new_password)
+    return {"ok": True}
+
+
+@router.get("/me/keys")
+def my_keys(request: Request, who: Principal = Depends(require("user"))):
+    with state_of(request).db.reader() as s:
+        keys = s.scalars(select(ApiKey).where(ApiKey.user_id == who.user_id, ApiKey.kind == "api").order_by(ApiKey.id))
+        return {"keys": [key_dict(k) for k in keys]}
+
+
+@router.post("/me/keys")
+def make_key(request: Request, body: KeyRequest | None = None, who: Principal = Depends(require("user"))):
+    with state_of(request).db.session() as s:
+        secret, key = new_key(s, who.user_id, name=(body.name if body else ""))
+        return {"api_key": secret, "key": key_dict(key)}
+
+
+@router.delete("/me/keys/{key_id}")
+def revoke_my_key(key_id: int, request: Request, who: Principal = Depends(require("user"))):
+    with state_of(request).db.session() as s:
+        key = s.get(ApiKey, key_id)
+        if key is None or key.user_id != who.user_id:
+            raise not_found(f"key {key_id}")
+        key.revoked = True
+    return {"ok": True}
+

@@ -1,0 +1,61 @@
+"""``create_app``: one FastAPI app serving /v1 (OpenAI), /api (chat, labeling, admin) and the UI at /.
+
+    app = create_app(cfg, engine)              # engine: TransformersEngine or VLLMEngine
+    uvicorn.run(app, host=cfg.host, port=cfg.port)
+
+Filters (moderation, prompting strategies) are given here or named in ``cfg``; see filters.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
+
+from kaizen import __version__
+from kaizen.serve import account_api, admin_api, chat_api, errors, filters, labeling_api, openai_api, tasks
+from kaizen.serve.auth import RateLimiter
+from kaizen.serve.config import ServeConfig
+from kaizen.serve.db import Database, Task
+from kaizen.serve.runtime import ServerState
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(cfg: ServeConfig, engine, db: Database | None = None,
+               request_filters: list | None = None, response_filters: list | None = None) -> FastAPI:
+    db = db or Database(cfg.db_url)
+    chain = filters.Filters(
+        request=tuple(request_filters if request_filters is not None else filters.load(cfg.request_filters)),
+        response=tuple(response_filters if response_filters is not None else filters.load(cfg.response_filters)))
+    state = ServerState(cfg, db, engine, chain, RateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        db.migrate()
+        with db.session() as s:  # answers still being sampled when the server last stopped
+            pending = list(s.scalars(select(Task.id).where(Task.status == "generating")))
+        tasks.schedule_generation(state, pending)
+        yield
+        for t in list(state.background):
+            t.cancel()
+
+    app = FastAPI(title="Kaizen", version=__version__, lifespan=lifespan,
+                  description="OpenAI-compatible API, chat, labeling and admin for a Kaizen model. "
+                              "Guide: docs/serve-api.md.")
+    app.state.kaizen = state
+    errors.install(app)
+    for module in (openai_api, account_api, chat_api, labeling_api, admin_api):
+        app.include_router(module.router)
+    if (STATIC / "index.html").exists():
+        app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")
+    else:
+        @app.get("/", include_in_schema=False)
+        def no_ui():
+            return HTMLResponse("<h1>Kaizen</h1><p>The web UI is not installed (src/kaizen/serve/static/). "
+                                "The API is up: see <a href='/docs'>/docs</a>.</p>")
+    return app

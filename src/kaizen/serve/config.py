@@ -1,0 +1,44 @@
+"""``kaizen serve`` configuration: one frozen dataclass, its field docstrings are ``--help``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from kaizen.config import arg
+
+ROLES: tuple[str, ...] = ("user", "labeler", "admin")  # each role includes the ones before it
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Serve a model: OpenAI-compatible API, web chat, labeling and admin, on one port."""
+
+    model: str | None = arg(None, "Model directory (or hub id) to serve; positional.")
+    served_model_name: str | None = arg(None, "Model id in the API; default: the model directory's name.")
+    host: str = arg("127.0.0.1", "Interface to listen on (0.0.0.0 for every interface).")
+    port: int = arg(8000, "TCP port.")
+    db_url: str = arg("sqlite:///kaizen-serve.db",
+                      "SQLAlchemy URL of the feedback store (SQLite file relative to the working directory, "
+                      "or postgresql+psycopg://...). It outlives the model: serve a retrained model on the same DB.")
+    engine: Literal["transformers", "vllm"] = arg("transformers", "Inference engine; vllm needs a GPU and `pip install vllm`.")
+    device: str = arg("auto", "Torch device for the transformers engine: auto, cpu, cuda, cuda:1, mps.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = arg("auto", "Weights dtype (auto: the checkpoint's).")
+    threads: int = arg(0, "CPU threads for the transformers engine (0: torch's default). On a busy shared CPU, "
+                          "1 is often fastest for small models.")
+    max_batch_size: int = arg(16, "Most sequences decoded together in one forward pass.")
+    batch_wait_ms: float = arg(5.0, "How long an idle engine waits for more requests to batch with the first one.")
+    max_input_tokens: int = arg(0, "Longest accepted prompt in tokens; 0: the model's context length minus one.")
+    max_new_tokens: int = arg(256, "Default answer length when a request gives no max_tokens (chat UI, /v1/chat).")
+    rate_limit_per_minute: float = arg(600.0, "Requests per minute per key (token bucket refill); 0 disables limiting.")
+    rate_limit_burst: int = arg(60, "Token bucket size: requests a key may send at once.")
+    admin_name: str = arg("admin", "Name of the admin created on first start.")
+    admin_key: str | None = arg(None, "API key for that admin (default: a random one, printed once).")
+    admin_password: str | None = arg(None, "Password for that admin's browser login (default: none; set one later).")
+    claim_minutes: float = arg(60.0, "How long a labeler's claim on a task lasts before others may take it.")
+    request_filters: list[str] = arg([], "Request filters, in order, as module:callable returning a filter.")
+    response_filters: list[str] = arg([], "Response filters, in order, as module:callable returning a filter.")
+    add_user: str | None = arg(None, "Create this user in --db_url, print their API key and exit (no model needed).")
+    role: Literal["user", "labeler", "admin"] = arg("user", "Role for --add_user.")
+    password: str | None = arg(None, "Password for --add_user (browser login); default: API key only.")
+    log_level: str = arg("info", "uvicorn log level.")

@@ -1,0 +1,266 @@
+"""The OpenAI-compatible API: ``/v1/models``, ``/v1/chat/completions``, ``/v1/completions``.
+
+Request bodies are validated strictly (a string where a number belongs is a 400 naming the
+field); unknown fields are ignored, as many clients send extras. Streams are server-sent events
+in OpenAI's chunk format ending in ``data: [DONE]``. Reference:
+https://platform.openai.com/docs/api-reference/chat
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from kaizen.serve.auth import Principal, require
+from kaizen.serve.engine import SamplingParams
+from kaizen.serve.errors import APIError
+from kaizen.serve.filters import FilterContext, Refusal
+from kaizen.serve.runtime import (ServerState, apply_request_filters, chat_prompt, check_length, collect, encode, merged,
+                                  state_of, unless_disconnected)
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+STRICT = ConfigDict(strict=True, extra="ignore")
+
+
+class TextPart(BaseModel):
+    model_config = STRICT
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    model_config = STRICT
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart] | None = None
+
+    def as_dict(self) -> dict:
+        text = self.content if isinstance(self.content, str) else "".join(p.text for p in self.content or [])
+        return {"role": "system" if self.role == "developer" else self.role, "content": text}
+
+
+class StreamOptions(BaseModel):
+    model_config = STRICT
+    include_usage: bool = False
+
+
+class Sampling(BaseModel):
+    model_config = STRICT
+    model: str
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    n: int | None = Field(None, ge=1, le=16)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    user: str | None = None
+
+
+class ChatCompletionRequest(Sampling):
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    logprobs: bool | None = False
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+
+
+class CompletionRequest(Sampling):
+    prompt: str | list[str] | list[int] | list[list[int]]
+    max_tokens: int | None = Field(16, ge=1)
+    logprobs: int | None = Field(None, ge=0, le=5)
+    echo: bool | None = False
+
+
+def _check_model(state: ServerState, name: str) -> None:
+    if name not in (state.engine.model_name, state.cfg.model):
+        raise APIError(404, f"The model `{name}` does not exist or you do not have access to it.",
+                       param="model", code="model_not_found")
+
+
+def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
+    stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
+    if len(stops) > 4:
+        raise APIError(400, "'stop' may have at most 4 sequences.", param="stop")
+    return stops
+
+
+def _params(body: Sampling, max_tokens: int, logprobs: int | None, i: int) -> SamplingParams:
+    return SamplingParams(max_tokens=max_tokens, temperature=1.0 if body.temperature is None else body.temperature,
+                          top_p=1.0 if body.top_p is None else body.top_p, stop=_stops(body.stop),
+                          seed=None if body.seed is None else body.seed + i, logprobs=logprobs)
+
+
+def _token(tokenizer, token_id: int, logprob: float) -> dict:
+    text = tokenizer.decode([token_id])
+    return {"token": text, "logprob": logprob, "bytes": list(text.encode())}
+
+
+def _chat_logprobs(tokenizer, events) -> dict:
+    return {"content": [{**_token(tokenizer, ev.token_id, ev.logprob),
+                         "top_logprobs": [_token(tokenizer, t, lp) for t, lp in ev.top_logprobs or []]} for ev in events]}
+
+
+def _text_logprobs(tokenizer, events, offset: int) -> dict:
+    tokens = [tokenizer.decode([ev.token_id]) for ev in events]
+    offsets, pos = [], offset
+    for t in tokens:
+        offsets.append(pos)
+        pos += len(t)
+    tops = [{tokenizer.decode([t]): lp for t, lp in ev.top_logprobs or []} for ev in events]
+    return {"tokens": tokens, "token_logprobs": [ev.logprob for ev in events],
+            "top_logprobs": tops if any(ev.top_logprobs is not None for ev in events) else None, "text_offset": offsets}
+
+
+def _sse(obj) -> str:
+    return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
+
+
+def _usage(prompt: int, completion: int) -> dict:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+@router.get("/models")
+def list_models(request: Request, who: Principal = Depends(require("user"))):
+    state = state_of(request)
+    return {"object": "list", "data": [{"id": state.engine.model_name, "object": "model", "created": 0, "owned_by": "kaizen"}]}
+
+
+@router.post("/chat/completions")
+async def chat_completions(body: ChatCompletionRequest, request: Request, who: Principal = Depends(require("user"))):
+    state = state_of(request)
+    _check_model(state, body.model)
+    n = body.n or 1
+    max_tokens = body.max_completion_tokens or body.max_tokens or state.cfg.max_new_tokens
+    logprobs = (body.top_logprobs or 0) if body.logprobs else None
+    ctx = FilterContext(who.name, "chat.completions", state.engine.model_name)
+    messages = apply_request_filters(state, [m.as_dict() for m in body.messages], ctx)
+    ids = chat_prompt(state, messages) if not isinstance(messages, Refusal) else []
+    params = [_params(body, max_tokens, logprobs, i) for i in range(n)]
+    head = {"id": "chatcmpl-" + secrets.token_hex(12), "created": int(time.time()), "model": state.engine.model_name}
+    tok = state.engine.tokenizer
+
+    if not body.stream:
+        if isinstance(messages, Refusal):
+            outs = [(messages.message, "content_filter", [], 0)] * n
+        else:
+            results = await unless_disconnected(request, _gather(state, [(ids, p) for p in params]))
+            outs = [(state.filters.on_response(r.text, messages, ctx), r.finish_reason, r.events, r.completion_tokens)
+                    for r in results]
+        choices = [{"index": i, "message": {"role": "assistant", "content": text, "refusal": None},
+                    "logprobs": _chat_logprobs(tok, events) if logprobs is not None else None, "finish_reason": finish}
+                   for i, (text, finish, events, _) in enumerate(outs)]
+        return {**head, "object": "chat.completion", "choices": choices,
+                "usage": _usage(len(ids), sum(o[3] for o in outs))}
+
+    def chunk(i, delta, finish=None, lp=None):
+        return _sse({**head, "object": "chat.completion.chunk",
+                     "choices": [{"index": i, "delta": delta, "logprobs": lp, "finish_reason": finish}]})
+
+    async def events():
+        for i in range(n):
+            yield chunk(i, {"role": "assistant", "content": ""})
+        used = 0
+        if isinstance(messages, Refusal):
+            for i in range(n):
+                yield chunk(i, {"content": messages.message})
+                yield chunk(i, {}, "content_filter")
+        else:
+            buffered = [""] * n if state.filters.response else None
+            try:
+                async for i, ev in merged([state.engine.generate(ids, p) for p in params]):
+                    lp = _chat_logprobs(tok, [ev]) if logprobs is not None and ev.token_id is not None else None
+                    if buffered is not None:
+                        buffered[i] += ev.text
+                    elif ev.text or lp:
+                        yield chunk(i, {"content": ev.text}, lp=lp)
+                    if ev.finish_reason:
+                        used += ev.completion_tokens
+                        if buffered is not None:
+                            yield chunk(i, {"content": state.filters.on_response(buffered[i], messages, ctx)})
+                        yield chunk(i, {}, ev.finish_reason)
+            except Exception as e:  # headers are sent: report the failure in-band, as OpenAI does
+                yield _sse(APIError(500, f"generation failed: {e}", type="server_error").body())
+        if body.stream_options and body.stream_options.include_usage:
+            yield _sse({**head, "object": "chat.completion.chunk", "choices": [], "usage": _usage(len(ids), used)})
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _gather(state: ServerState, jobs: list[tuple[list[int], SamplingParams]]):
+    return await asyncio.gather(*[collect(state, ids, p) for ids, p in jobs])
+
+
+@router.post("/completions")
+async def completions(body: CompletionRequest, request: Request, who: Principal = Depends(require("user"))):
+    state = state_of(request)
+    _check_model(state, body.model)
+    tok = state.engine.tokenizer
+    prompts = body.prompt if isinstance(body.prompt, list) and body.prompt and not isinstance(body.prompt[0], int) else [body.prompt]
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise APIError(400, "'prompt' must not be empty.", param="prompt")
+    ctx = FilterContext(who.name, "completions", state.engine.model_name)
+    texts, ids_list = [], []
+    for p in prompts:
+        text = p if isinstance(p, str) else tok.decode(p)
+        if state.filters.request:
+            filtered = apply_request_filters(state, [{"role": "user", "content": text}], ctx)
+            if isinstance(filtered, Refusal):
+                raise APIError(400, filtered.message, param="prompt", code="content_filter")
+            text, p = filtered[-1]["content"], filtered[-1]["content"]
+        ids = encode(tok, p) if isinstance(p, str) else list(p)
+        check_length(state, ids, "prompt")
+        texts.append(text)
+        ids_list.append(ids)
+    n = body.n or 1
+    jobs = [(pi, ids, _params(body, body.max_tokens or 16, body.logprobs, j)) for pi, ids in enumerate(ids_list) for j in range(n)]
+    head = {"id": "cmpl-" + secrets.token_hex(12), "object": "text_completion", "created": int(time.time()),
+            "model": state.engine.model_name}
+    echo = [t if body.echo else "" for t in texts]
+
+    def finish_text(pi, text):
+        return state.filters.on_response(text, [{"role": "user", "content": texts[pi]}], ctx)
+
+    if not body.stream:
+        results = await unless_disconnected(request, _gather(state, [(ids, p) for _, ids, p in jobs]))
+        choices = [{"index": i, "text": echo[pi] + finish_text(pi, r.text), "finish_reason": r.finish_reason,
+                    "logprobs": _text_logprobs(tok, r.events, len(echo[pi])) if body.logprobs is not None else None}
+                   for i, ((pi, _, _), r) in enumerate(zip(jobs, results))]
+        return {**head, "choices": choices,
+                "usage": _usage(sum(len(ids) for ids in ids_list) * n, sum(r.completion_tokens for r in results))}
+
+    async def events():
+        buffered = [""] * len(jobs) if state.filters.response else None
+        offsets = [len(echo[pi]) for pi, _, _ in jobs]
+        used = 0
+        for i, (pi, _, _) in enumerate(jobs):
+            if echo[pi]:
+                yield _sse({**head, "choices": [{"index": i, "text": echo[pi], "logprobs": None, "finish_reason": None}]})
+        try:
+            async for i, ev in merged([state.engine.generate(ids, p) for _, ids, p in jobs]):
+                lp = _text_logprobs(tok, [ev], offsets[i]) if body.logprobs is not None and ev.token_id is not None else None
+                offsets[i] += len(ev.text)
+                text = ev.text
+                if buffered is not None:
+                    buffered[i] += ev.text
+                    text = finish_text(jobs[i][0], buffered[i]) if ev.finish_reason else ""
+                if text or lp or ev.finish_reason:
+                    yield _sse({**head, "choices": [{"index": i, "text": text, "logprobs": lp, "finish_reason": ev.finish_reason}]})
+                if ev.finish_reason:
+                    used += ev.completion_tokens
+        except Exception as e:
+            yield _sse(APIError(500, f"generation failed: {e}", type="server_error").body())
+        if body.stream_options and body.stream_options.include_usage:
+            yield _sse({**head, "choices": [], "usage": _usage(sum(len(ids) for _, ids, _ in jobs), used)})
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,139 @@
+"""What every route shares: the server's state and the prompt -> engine -> answer helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from kaizen.data.chat import render
+from kaizen.serve.auth import RateLimiter
+from kaizen.serve.config import ServeConfig
+from kaizen.serve.db import Database
+from kaizen.serve.engine import SamplingParams, TokenEvent
+from kaizen.serve.errors import APIError
+from kaizen.serve.filters import FilterContext, Filters, Refusal
+
+
+@dataclass
+class ServerState:
+    cfg: ServeConfig
+    db: Database
+    engine: object  # TransformersEngine | VLLMEngine: .generate, .tokenizer, .model_name, .max_context
+    filters: Filters = field(default_factory=Filters)
+    limiter: RateLimiter | None = None
+    background: set = field(default_factory=set)  # running asyncio tasks (answer generation for labeling)
+
+    @property
+    def max_input_tokens(self) -> int:
+        return self.cfg.max_input_tokens or self.engine.max_context - 1
+
+
+def state_of(request: Request) -> ServerState:
+    return request.app.state.kaizen
+
+
+def encode(tokenizer, text: str) -> list[int]:
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    bos = tokenizer.bos_token_id
+    if bos is not None and getattr(tokenizer, "add_bos_token", False) and (not ids or ids[0] != bos):
+        ids = [bos] + ids
+    return ids
+
+
+def chat_prompt(state: ServerState, messages: list[dict], param: str = "messages") -> list[int]:
+    """Token ids of ``messages`` rendered with the chat template, ready for the assistant's turn."""
+    ids = encode(state.engine.tokenizer, render(state.engine.tokenizer, messages, add_generation_prompt=True))
+    check_length(state, ids, param)
+    return ids
+
+
+def check_length(state: ServerState, ids: list[int], param: str) -> None:
+    if len(ids) > state.max_input_tokens:
+        raise APIError(400, f"This model's maximum input length is {state.max_input_tokens} tokens. However, your "
+                            f"{param} resulted in {len(ids)} tokens. Please reduce the length.",
+                       param=param, code="context_length_exceeded")
+
+
+def apply_request_filters(state: ServerState, messages: list[dict], ctx: FilterContext) -> list[dict] | Refusal:
+    try:
+        return state.filters.on_request([dict(m) for m in messages], ctx)
+    except Refusal as r:
+        return r
+
+
+@dataclass
+class Completion:
+    text: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    events: list[TokenEvent] = field(default_factory=list)  # kept when log-probs were asked for
+
+
+async def collect(state: ServerState, ids: list[int], params: SamplingParams) -> Completion:
+    out = Completion(prompt_tokens=len(ids))
+    async for ev in state.engine.generate(ids, params):
+        out.text += ev.text
+        out.completion_tokens = ev.completion_tokens
+        if params.logprobs is not None and ev.token_id is not None:
+            out.events.append(ev)
+        if ev.finish_reason:
+            out.finish_reason = ev.finish_reason
+    return out
+
+
+async def unless_disconnected(request: Request, coro):
+    """Await ``coro``, cancelling it (and so its generation) if the client goes away."""
+    task = asyncio.ensure_future(coro)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.1)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                task.cancel()
+                raise APIError(499, "client closed the request")
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+
+async def merged(streams: list[AsyncIterator]) -> AsyncIterator[tuple[int, object]]:
+    """Interleave several async iterators as (index, item), in arrival order; closes them all at the end."""
+    if len(streams) == 1:  # the common case needs no tasks
+        async for item in streams[0]:
+            yield 0, item
+        return
+    queue: asyncio.Queue = asyncio.Queue()
+    done = object()
+
+    async def pump(i, it):
+        try:
+            async for item in it:
+                await queue.put((i, item))
+        except Exception as e:  # surfaced to the consumer below
+            await queue.put((i, e))
+        finally:
+            await queue.put((i, done))
+
+    tasks = [asyncio.ensure_future(pump(i, it)) for i, it in enumerate(streams)]
+    try:
+        remaining = len(tasks)
+        while remaining:
+            i, item = await queue.get()
+            if item is done:
+                remaining -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield i, item
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,1 @@
+"""Tests of kaizen.serve (a package so its conftest does not shadow tests/conftest.py as `conftest`)."""

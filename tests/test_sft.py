@@ -1,0 +1,86 @@
+"""SFT end to end on tiny models: assistant-only loss, every architecture, exact resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from kaizen.data.chat import IGNORE_INDEX, tokenize_conversation
+from kaizen.losses.sft import masked_lm_loss
+from kaizen.sft import SFTConfig, run
+
+
+def test_prompt_tokens_carry_no_label(tiny_tokenizer):
+    msgs = [{"role": "system", "content": "be kind"}, {"role": "user", "content": "what is the capital ?"},
+            {"role": "assistant", "content": "it is mirepa ."}, {"role": "user", "content": "thank you"},
+            {"role": "assistant", "content": "you are welcome"}]
+    tc = tokenize_conversation(tiny_tokenizer, msgs)
+    targets = [t for t, l in zip(tc.input_ids, tc.labels) if l != IGNORE_INDEX]
+    text = tiny_tokenizer.decode(targets)
+    # Exactly the two assistant turns, each closed by the end-of-turn marker, are targets.
+    assert text == "it is mirepa .<|end|>\nyou are welcome<|end|>\n"
+    prompt_text = tiny_tokenizer.decode([t for t, l in zip(tc.input_ids, tc.labels) if l == IGNORE_INDEX])
+    assert "what is the capital ?" in prompt_text and "mirepa" not in prompt_text
+
+
+def test_prompt_positions_contribute_zero_loss_and_gradient(tiny_tokenizer):
+    msgs = [{"role": "user", "content": "list three foods"}, {"role": "assistant", "content": "bread , soup"}]
+    tc = tokenize_conversation(tiny_tokenizer, msgs)
+    labels = torch.tensor([tc.labels])
+    first_target = next(i for i, l in enumerate(tc.labels) if l != IGNORE_INDEX)
+    logits = torch.randn(1, len(tc.input_ids), len(tiny_tokenizer), requires_grad=True)
+    loss = masked_lm_loss(logits, labels)
+    loss.backward()
+    # Logits at position t predict token t+1: positions before first_target - 1 never predict a target.
+    assert torch.all(logits.grad[0, : first_target - 1] == 0)
+    assert torch.any(logits.grad[0, first_target - 1] != 0)
+    bumped = logits.detach().clone()
+    bumped[0, : first_target - 1] += 5 * torch.randn_like(bumped[0, : first_target - 1])
+    assert torch.allclose(masked_lm_loss(bumped, labels), loss.detach())
+
+
+def _cfg(model_dir, data, out, **kw) -> SFTConfig:
+    base = dict(model=str(model_dir), data=[str(data)], eval_data=None, out=str(out), batch_size=4, max_steps=6,
+                lr=3e-3, warmup_steps=0, save_every=0, log_every=1, max_length=96)
+    base.update(kw)
+    return SFTConfig(**base)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "qwen2", "gpt_neox"])
+def test_sft_trains_every_architecture(arch, tiny_model_factory, tiny_sft_data, tmp_path):
+    model_dir = tiny_model_factory(arch)
+    out = run(_cfg(model_dir, tiny_sft_data, tmp_path / "sft", max_steps=8))
+    before = load_file(str(model_dir / "model.safetensors"))
+    after = load_file(str(out / "model.safetensors"))
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert len(changed) == len(before), f"unchanged parameters: {set(before) - set(changed)}"
+    losses = [json.loads(l)["train/loss"] for l in (tmp_path / "sft" / "metrics.jsonl").read_text().splitlines()
+              if "train/loss" in l]
+    assert losses[-1] < losses[0]
+    # The saved directory is a plain transformers model that generates.
+    model = AutoModelForCausalLM.from_pretrained(out)
+    tok = AutoTokenizer.from_pretrained(out)
+    ids = tok.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True, return_tensors="pt")
+    ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+    gen = model.generate(ids, max_new_tokens=5, do_sample=False)
+    assert gen.shape[1] > ids.shape[1]
+    info = json.loads((tmp_path / "sft" / "run_info.json").read_text())
+    assert info["stage"] == "sft" and info["kaizen_version"]
+    assert (tmp_path / "sft" / "config.yaml").exists()
+
+
+def test_resume_after_kill_matches_uninterrupted(tiny_model_factory, tiny_sft_data, tmp_path):
+    model_dir = tiny_model_factory("llama")
+    full = run(_cfg(model_dir, tiny_sft_data, tmp_path / "full", grad_accum=2))
+    # "Kill" after step 5 (last checkpoint: step 4), then start the same command again.
+    cfg = _cfg(model_dir, tiny_sft_data, tmp_path / "killed", grad_accum=2, save_every=2)
+    run(cfg, should_stop=lambda step: step == 5)
+    assert not (tmp_path / "killed" / "model").exists()
+    resumed = run(cfg)
+    a, b = load_file(str(full / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
