@@ -1,0 +1,92 @@
+// One chat message: its text (always as text), the "< 2/3 >" switcher between alternatives, and
+// its actions. `on` holds the chat's callbacks: switchTo, edit, regenerate, rate, reason, choose, answer.
+
+import {h, icon} from "./ui.js";
+
+const BADGES = {length: "cut off at max tokens", cancelled: "stopped", content_filter: "filtered"};
+
+export function renderMessage(tree, m, on, busy) {
+  const siblings = tree.siblings(m);
+  const index = siblings.findIndex((s) => s.id === m.id);
+  const text = h("div", {class: "msg-text"}, m.content);
+  const el = h("article", {class: `msg ${m.role}`, dataset: {id: m.id, role: m.role}},
+    h("div", {class: "msg-head"},
+      h("span", {class: "role"}, m.role === "user" ? "You" : "Assistant"),
+      siblings.length > 1 ? switcher(siblings, index, on, busy) : null,
+      m.source === "human" ? h("span", {class: "badge"}, "written by you") : null,
+      BADGES[m.finish_reason] ? h("span", {class: "badge warn"}, BADGES[m.finish_reason]) : null,
+      m.role === "assistant" && m.chosen && siblings.length > 1 ? h("span", {class: "badge good"}, "kept") : null),
+    text);
+  const actions = h("div", {class: "msg-actions"});
+  const editor = () => edit(el, text, m, on);
+  if (m.role === "user") {
+    actions.append(h("button", {class: "ghost", onclick: editor, disabled: busy}, "Edit"));
+    if (!tree.hasAnswer(m)) {
+      actions.append(h("button", {class: "ghost", onclick: () => on.regenerate(m.id), disabled: busy}, "Generate answer"));
+    }
+  } else {
+    const value = m.rating ? m.rating.value : 0;
+    actions.append(
+      thumb("up", 1, value, m, on, busy),
+      thumb("down", -1, value, m, on, busy),
+      h("button", {class: "ghost", onclick: () => on.regenerate(m.parent_id), disabled: busy}, "Regenerate"),
+      h("button", {class: "ghost", onclick: editor, disabled: busy, title: "Write the answer you wanted"}, "Edit"));
+    if (siblings.length > 1 && !m.chosen) {
+      actions.append(h("button", {class: "ghost", onclick: () => on.choose(m), disabled: busy,
+                                  title: "Mark this alternative as the better one"}, "Keep this one"));
+    }
+  }
+  el.append(actions);
+  if (m.rating) el.append(reasonRow(m, on));
+  return el;
+}
+
+function switcher(siblings, index, on, busy) {
+  const go = (i) => on.switchTo(siblings[i]);
+  return h("span", {class: "switcher"},
+    h("button", {class: "ghost", "aria-label": "Previous alternative", disabled: busy || index === 0,
+                 onclick: () => go(index - 1)}, "<"),
+    h("span", {class: "pos"}, `${index + 1}/${siblings.length}`),
+    h("button", {class: "ghost", "aria-label": "Next alternative", disabled: busy || index === siblings.length - 1,
+                 onclick: () => go(index + 1)}, ">"));
+}
+
+function thumb(name, value, current, m, on, busy) {
+  const active = current === value;
+  return h("button", {class: `ghost thumb ${name}${active ? " active" : ""}`, "aria-pressed": String(active),
+                      "aria-label": value > 0 ? "Good answer" : "Bad answer", disabled: busy,
+                      onclick: () => on.rate(m, active ? 0 : value)}, icon(name));
+}
+
+function reasonRow(m, on) {
+  const input = h("input", {class: "reason-input", value: m.rating.reason || "", maxlength: 4000,
+                            placeholder: m.rating.value > 0 ? "What was good? (optional)" : "What was wrong? (optional)"});
+  const save = () => on.reason(m, input.value.trim());
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter") save(); });
+  return h("div", {class: "reason"}, input, h("button", {class: "small", onclick: save}, "Save reason"),
+           m.rating.reason ? h("span", {class: "muted saved"}, "saved") : null);
+}
+
+// Replace the text with an editor; saving sends the new text as a sibling (a new branch).
+function edit(el, text, m, on) {
+  const area = h("textarea", {class: "edit-box", rows: Math.min(12, m.content.split("\n").length + 2), value: m.content});
+  const cancel = () => { form.replaceWith(text); el.classList.remove("editing"); };
+  const form = h("div", {class: "editor"}, area,
+    h("div", {class: "row"},
+      h("button", {class: "primary small", onclick: () => {
+        if (area.value.trim()) on.edit(m, area.value);
+      }}, m.role === "user" ? "Save & submit" : "Save my answer"),
+      h("button", {class: "small", onclick: cancel}, "Cancel")));
+  el.classList.add("editing");
+  text.replaceWith(form);
+  area.focus();
+}
+
+// The answer being streamed: deltas are appended to one text node.
+export function streamingMessage() {
+  const node = document.createTextNode("");
+  const el = h("article", {class: "msg assistant streaming", dataset: {role: "assistant"}, "aria-busy": "true"},
+    h("div", {class: "msg-head"}, h("span", {class: "role"}, "Assistant"), h("span", {class: "typing"}, "writing…")),
+    h("div", {class: "msg-text"}, node));
+  return {el, append: (s) => node.appendData(s)};
+}
