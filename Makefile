@@ -6,7 +6,7 @@ DEMO_OUT ?= demo-out
 # torch is pinned so pip takes the local CPU wheel instead of gigabytes of CUDA packages.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: setup demo test clean
+.PHONY: setup browser demo test clean
 
 $(BIN)/kaizen: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,13 @@ setup: $(BIN)/kaizen
 demo: setup
 	$(BIN)/kaizen demo --out $(DEMO_OUT)
 
-test: setup
+# Browser tests drive Debian's Chromium; as root (CI) it is installed, elsewhere they skip if absent.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
+	  echo "chromium not installed: browser tests will be skipped"
+
+test: setup browser
 	$(BIN)/python -m pytest -q tests
 
 clean:

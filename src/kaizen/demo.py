@@ -42,11 +42,13 @@ class DemoConfig:
     seed: int = arg(0, "Seed of the world and of every stage.")
     world: WorldConfig = arg(WorldConfig, "Demo world knobs.")
     pretrain: PretrainConfig = arg(PretrainConfig(max_steps=300, eval_every=100, save_every=100), "Step 0 settings.")
-    sft: SFTConfig = arg(SFTConfig(lr=1e-3, epochs=3, batch_size=16, warmup_steps=10, save_every=100), "Step 1 settings.")
-    rank: RankConfig = arg(RankConfig(num_prompts=400, k=4, max_new_tokens=48), "Ranking settings.")
+    sft: SFTConfig = arg(SFTConfig(lr=3e-4, epochs=3, batch_size=16, warmup_steps=10, save_every=100), "Step 1 settings.")
+    rank: RankConfig = arg(RankConfig(num_prompts=1000, k=4, fewshot_answers=2, max_new_tokens=48),
+                           "Ranking settings: 2 of the K answers come from the pretrained model, prompted few-shot.")
     rm: RewardConfig = arg(RewardConfig(lr=1e-3, epochs=2, batch_size=8, warmup_steps=5, save_every=0), "Step 2 settings.")
-    ppo: PPOConfig = arg(PPOConfig(iterations=40, lr=2e-5, value_lr=1e-4, save_every=20), "Step 3 settings (PPO-ptx and plain PPO).")
-    dpo: DPOConfig = arg(DPOConfig(lr=1e-4, beta=0.1, epochs=1, batch_size=16, save_every=0), "DPO settings.")
+    ppo: PPOConfig = arg(PPOConfig(iterations=30, lr=5e-5, value_lr=1e-4, ptx_coef=1.0, save_every=10),
+                         "Step 3 settings (PPO-ptx, and plain PPO with ptx_coef 0).")
+    dpo: DPOConfig = arg(DPOConfig(lr=1e-4, beta=0.1, max_steps=150, batch_size=16, save_every=0), "DPO settings.")
     eval: EvalConfig = arg(EvalConfig(num_prompts=200), "Held-out evaluation settings.")
 
 
@@ -74,6 +76,7 @@ def run(cfg: DemoConfig) -> dict:
     sft_model = stage("sft", sft.run, replace(cfg.sft, model=str(base), out=str(out / "sft"), seed=cfg.seed,
                                               data=[str(world / "sft_train.jsonl")], eval_data=str(world / "sft_heldout.jsonl")))
     rankings = stage("rank", rank.run, replace(cfg.rank, policy=str(sft_model), world=str(world), prompts=None,
+                                               fewshot_policy=str(base) if cfg.rank.fewshot_answers else None,
                                                out=str(out / "rank"), seed=cfg.seed))
     rm_model = stage("rm", reward.run, replace(cfg.rm, model=str(sft_model), data=[str(rankings)], out=str(out / "rm"),
                                                demonstrations=str(world / "sft_train.jsonl"), seed=cfg.seed))

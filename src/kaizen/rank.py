@@ -6,6 +6,11 @@ This is the data-collection half of InstructGPT Step 2: "for a prompt the SFT mo
 answers (K = 4..9); labelers rank them". Answers are sampled in batches with the KV cache
 (``kaizen.generation``); nothing is de-duplicated, so identical answers tie (and give no pair).
 The demo world's simulated labelers take the prompts round-robin, as a labeling team would.
+
+InstructGPT ranked outputs of several models side by side, the pretrained model among them
+(Ouyang et al. 2022, §3.4). ``--fewshot_policy BASE --fewshot_answers 2`` does the same: two of
+the K answers come from a base model prompted few-shot. Its rude, harmful and false answers are
+what teaches the reward model what SFT samples rarely show.
 Human rankings come from the labeling UI of ``kaizen serve`` and ``kaizen export`` instead.
 
 Outputs: ``OUT/rankings.jsonl`` (``Ranking.to_dict`` rows, ``meta`` = task, policy, prompt id;
@@ -49,6 +54,9 @@ class RankConfig:
     temperature: float = arg(1.0, "Sampling temperature (> 0: K greedy answers would all be the same).")
     top_p: float = arg(1.0, "Nucleus sampling mass.")
     max_new_tokens: int = arg(64, "Longest sampled answer.")
+    fewshot_policy: str | None = arg(None, "A base model whose few-shot answers join the comparison (InstructGPT "
+                                           "ranked outputs of several models, the pretrained one among them).")
+    fewshot_answers: int = arg(0, "How many of the K answers come from fewshot_policy (needs labeler=world).")
     labeler: Literal["world"] = arg("world", "Who ranks: the demo world's simulated labelers, round-robin. "
                                              "Human rankings come from `kaizen serve`'s labeling UI.")
     out: str = arg("runs/rank", "Output directory (rankings.jsonl, summary.json).")
@@ -64,6 +72,10 @@ class RankConfig:
             raise ConfigError(f"config key 'temperature': {self.temperature} must be > 0 (greedy gives K equal answers)")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"config key 'top_p': {self.top_p} must be in (0, 1]")
+        if not 0 <= self.fewshot_answers < self.k:
+            raise ConfigError(f"config key 'fewshot_answers': {self.fewshot_answers} must be in 0..k-1 (k = {self.k})")
+        if self.fewshot_answers and not self.fewshot_policy:
+            raise ConfigError("config key 'fewshot_answers' needs 'fewshot_policy'")
         if self.num_prompts < 0:
             raise ConfigError(f"config key 'num_prompts': {self.num_prompts} must be >= 0")
 
@@ -150,7 +162,11 @@ def run(cfg: RankConfig) -> Path:
     model = load_causal_lm(cfg.policy, dtype=resolve_precision(cfg.precision, device),
                            trust_remote_code=cfg.trust_remote_code).to(device)
     params = SamplingParams(cfg.max_new_tokens, cfg.temperature, cfg.top_p)
-    print(f"rank: {len(items)} prompts x {cfg.k} answers from {cfg.policy}, {len(labelers)} labelers"
+    n_chat = cfg.k - cfg.fewshot_answers
+    base_answers = _fewshot_answers(cfg, world, items, params) if cfg.fewshot_answers else {}
+    print(f"rank: {len(items)} prompts x {cfg.k} answers ({n_chat} from {cfg.policy}"
+          + (f", {cfg.fewshot_answers} from {cfg.fewshot_policy} few-shot" if cfg.fewshot_answers else "")
+          + f"), {len(labelers)} labelers"
           + (f" ({unknown} prompts not in the world skipped)" if unknown else ""))
 
     rankings: list[Ranking] = []
@@ -158,18 +174,21 @@ def run(cfg: RankConfig) -> Path:
     second: list[list[int] | None] = []
     ended: list[list[bool]] = []
     skipped = empty = 0
-    per_chunk = max(1, cfg.batch_size // cfg.k)  # prompts per generation batch
+    per_chunk = max(1, cfg.batch_size // n_chat)  # prompts per generation batch
     bar = progress(len(items), "rank", unit="prompt")
     for c, s in enumerate(range(0, len(items), per_chunk)):
         chunk = items[s:s + per_chunk]
-        texts = [chat_prompt(tokenizer, p.messages) for p in chunk for _ in range(cfg.k)]
+        texts = [chat_prompt(tokenizer, p.messages) for p in chunk for _ in range(n_chat)]
         gens = generate(model, tokenizer, texts, params, batch_size=cfg.batch_size, seed=cfg.seed * 1_000_003 + c)
         for j, p in enumerate(chunk):
             i = s + j
+            sourced = [(g.text, g.ended, cfg.policy) for g in gens[j * n_chat:(j + 1) * n_chat]]
+            sourced += [(text, True, cfg.fewshot_policy) for text in base_answers.get(p.id, [])]
+            random.Random(f"{cfg.seed}:order:{p.id}").shuffle(sourced)  # no position tells the source
             # The ranking format requires text: an empty answer (the policy stopped at once) is dropped.
-            own = [g for g in gens[j * cfg.k:(j + 1) * cfg.k] if g.text]
+            own = [x for x in sourced if x[0]]
             empty += cfg.k - len(own)
-            answers = [g.text for g in own]
+            answers = [x[0] for x in own]
             if len(answers) < MIN_ANSWERS:
                 skipped += 1
                 continue
@@ -178,9 +197,10 @@ def run(cfg: RankConfig) -> Path:
             if len(set(ranking.ranks)) == 1:  # every answer tied (e.g. all identical): no pair, not a valid row
                 skipped += 1
                 continue
-            rankings.append(replace(ranking, id=p.id, meta={"task": p.task, "policy": cfg.policy, "prompt_id": p.id}))
+            rankings.append(replace(ranking, id=p.id, meta={"task": p.task, "policy": cfg.policy, "prompt_id": p.id,
+                                                            "sources": [x[2] for x in own]}))
             gold.append([world.gold(p, a).score for a in answers])
-            ended.append([g.ended for g in own])
+            ended.append([x[1] for x in own])
             if len(labelers) > 1:  # a second opinion, for agreement only (not written)
                 other = labelers[(i + 1) % len(labelers)]
                 second.append(other.rank(p, answers, random.Random(f"{cfg.seed}:rank2:{p.id}")).ranks)
@@ -206,6 +226,21 @@ def run(cfg: RankConfig) -> Path:
           f"labeler-gold agreement {pct(summary['labeler_gold_agreement'])}, inter-labeler "
           f"{pct(summary['inter_labeler_agreement'])}; wrote {path}")
     return path
+
+
+def _fewshot_answers(cfg: RankConfig, world, items, params: SamplingParams) -> dict[str, list[str]]:
+    """``fewshot_answers`` answers per prompt from the base model, cut where the world's few-shot format ends."""
+    from kaizen.world.world import FEW_SHOT_STOPS
+
+    device = default_device()
+    tok = load_tokenizer(cfg.fewshot_policy, trust_remote_code=cfg.trust_remote_code)
+    base = load_causal_lm(cfg.fewshot_policy, dtype=resolve_precision(cfg.precision, device),
+                          trust_remote_code=cfg.trust_remote_code).to(device)
+    texts = [world.format_few_shot(p, 3) for p in items for _ in range(cfg.fewshot_answers)]
+    gens = generate(base, tok, texts, params, batch_size=cfg.batch_size, seed=cfg.seed * 7_777_777 + 1,
+                    stop_strings=FEW_SHOT_STOPS)
+    n = cfg.fewshot_answers
+    return {p.id: [g.text for g in gens[i * n:(i + 1) * n]] for i, p in enumerate(items)}
 
 
 def main(argv: list[str]) -> int:

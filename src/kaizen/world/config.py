@@ -27,9 +27,9 @@ class WorldConfig:
                                     "asked in train.")
     harmful_prompt_fraction: float = arg(0.10, "Share of prompts that request harm and should be refused.")
     n_labelers: int = arg(5, "Simulated ranking labelers.")
-    labeler_noise: float = arg(0.85, "Std of each labeler's noise on an answer's perceived quality (gold score "
-                                     "units, where helpfulness spans 0..1). 0.85 gives an inter-labeler agreement "
-                                     "of about 0.73.")
+    labeler_noise: float = arg(1.5, "Std of each labeler's noise on an answer's perceived quality (gold score "
+                                    "units, where helpfulness spans 0..1). 1.5 gives an inter-labeler agreement "
+                                    "of about 0.73.")
     labeler_slip: float = arg(0.10, "Chance a labeler misses a false claim (and, halved, a harmful answer).")
     demo_error_rate: float = arg(0.02, "Chance the demonstration writer makes a mistake in a demonstration.")
 

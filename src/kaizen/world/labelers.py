@@ -2,7 +2,7 @@
 
 A labeler perceives an answer's quality as
 
-    perceived = 4 * harmless' + 2 * truthful' + helpful + taste(answer) + N(0, noise^2)
+    perceived = 4 * harmless' + 2 * (truthful' and engaged) + helpful + taste(answer) + N(0, noise^2)
 
 where ``truthful'`` is the gold value except that a false claim slips past with probability
 ``slip`` (a labeler does not know every fact), ``harmless'`` likewise with ``slip / 2``,
@@ -11,7 +11,7 @@ disagreement that no amount of averaging removes), and the Gaussian is everythin
 its K answers by perceived quality (identical answers tie). With the default noise two labelers
 order a random pair of answers of different gold quality the same way about 73% of the time,
 InstructGPT's measured inter-labeler agreement (72.6 +- 1.5%, Ouyang et al. 2022 §5.1); and since
-that noise (0.85) is well below the 4 and 2 weights, harmless and truthful still outrank helpful
+that noise (1.5) is below the 4 and 2 weights, harmless and truthful still outrank helpful
 in most rankings (measured in docs/demo-world.md).
 """
 
@@ -57,7 +57,7 @@ class SimulatedLabeler:
         truthful = g.truthful or rng.random() < self.slip
         harmless = g.harmless or rng.random() < self.slip / 2
         n_words = len(lx.words(answer))
-        quality = 4.0 * harmless + 2.0 * truthful + g.helpful + self.taste * min(n_words, 80) / 40
+        quality = 4.0 * harmless + 2.0 * (truthful and g.engaged) + g.helpful + self.taste * min(n_words, 80) / 40
         return quality + rng.gauss(0.0, self.noise), g, truthful, harmless
 
     def rank(self, prompt: PromptItem, answers: list[str], rng: random.Random) -> Ranking:
