@@ -43,7 +43,8 @@ class DemoConfig:
     world: WorldConfig = arg(WorldConfig, "Demo world knobs.")
     pretrain: PretrainConfig = arg(PretrainConfig(max_steps=300, eval_every=100, save_every=100), "Step 0 settings.")
     sft: SFTConfig = arg(SFTConfig(lr=3e-4, epochs=3, batch_size=16, warmup_steps=10, save_every=100), "Step 1 settings.")
-    rank: RankConfig = arg(RankConfig(num_prompts=1000, k=4, fewshot_answers=2, max_new_tokens=48),
+    rank: RankConfig = arg(RankConfig(num_prompts=1000, k=4, fewshot_policy="runs/pretrain/model", fewshot_answers=2,
+                                      max_new_tokens=48),
                            "Ranking settings: 2 of the K answers come from the pretrained model, prompted few-shot.")
     rm: RewardConfig = arg(RewardConfig(lr=1e-3, epochs=2, batch_size=8, warmup_steps=5, save_every=0), "Step 2 settings.")
     ppo: PPOConfig = arg(PPOConfig(iterations=30, lr=5e-5, value_lr=1e-4, ptx_coef=1.0, save_every=10),
