@@ -50,7 +50,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
         for ax in list(axes.flat)[n:]:
             ax.axis("off")
         fig.suptitle(f"{run_dir.name}: {group}")
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 0.97))  # leave the top strip to the title
         path = out_dir / f"{group.replace('/', '_')}.png"
         fig.savefig(path, dpi=100)
         plt.close(fig)
