@@ -35,7 +35,7 @@ def _cfg(root, rm, policy, out, **kw) -> PPOConfig:
     base = dict(policy=str(policy), reward_model=str(rm), prompts=[str(root / "prompts.jsonl")],
                 ptx_data=[str(root / "corpus.jsonl")], out=str(out), iterations=6, rollout_batch_size=16,
                 ppo_epochs=2, minibatch_size=8, lr=3e-3, value_lr=3e-3, max_new_tokens=12, ptx_block_size=32,
-                save_every=0, precision="fp32", missing_eos_penalty=None)
+                save_every=0, precision="fp32", missing_eos_penalty=None, warmup_iterations=1)
     base.update(kw)
     return PPOConfig(**base)
 

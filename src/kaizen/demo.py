@@ -51,8 +51,8 @@ class DemoConfig:
     rm: RewardConfig = arg(RewardConfig(lr=1e-3, epochs=2, batch_size=8, warmup_steps=5, save_every=0), "Step 2 settings.")
     # The demo's RM is a 2M-parameter model: an adaptive KL controller (Ziegler et al. 2019) keeps
     # PPO within a few nats of SFT instead of letting it run after the RM's blind spots.
-    ppo: PPOConfig = arg(PPOConfig(iterations=30, lr=5e-5, value_lr=1e-4, ptx_coef=1.0, adaptive_kl=True, kl_coef=0.1,
-                                   kl_target=3.0, kl_horizon=2000, save_every=10),
+    ppo: PPOConfig = arg(PPOConfig(iterations=30, lr=5e-5, value_lr=1e-4, warmup_iterations=3, ptx_coef=1.0,
+                                   adaptive_kl=True, kl_coef=0.1, kl_target=3.0, kl_horizon=2000, save_every=10),
                          "Step 3 settings (PPO-ptx, and plain PPO with ptx_coef 0).")
     dpo: DPOConfig = arg(DPOConfig(lr=1e-5, beta=0.1, max_steps=150, batch_size=16, save_every=0), "DPO settings.")
     eval: EvalConfig = arg(EvalConfig(num_prompts=200), "Held-out evaluation settings.")

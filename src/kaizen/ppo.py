@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 from accelerate.utils import set_seed
+from transformers import get_scheduler
 
 from kaizen.config import arg, parse_config
 from kaizen.data.formats import load_records
@@ -60,6 +61,7 @@ class PPOConfig:
     minibatch_size: int = arg(16, "Rollouts per gradient step.")
     lr: float = arg(1e-5, "Policy learning rate.")
     value_lr: float = arg(5e-5, "Value model learning rate.")
+    warmup_iterations: int = arg(0, "Iterations over which both learning rates warm up linearly from 0.")
     kl_coef: float = arg(0.02, "β: per-token KL penalty coefficient (InstructGPT: 0.02).")
     adaptive_kl: bool = arg(False, "Adapt β towards kl_target (Ziegler et al. 2019).")
     kl_target: float = arg(6.0, "Target KL (nats per answer) of the adaptive controller.")
@@ -116,7 +118,12 @@ class PPOTrainer:
         self.reward.model.to(self.acc.device).eval().requires_grad_(False)
         opt_p = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr, eps=1e-5)
         opt_v = torch.optim.AdamW([p for p in value.parameters() if p.requires_grad], lr=cfg.value_lr, eps=1e-5)
-        self.policy, self.value, self.opt_p, self.opt_v = self.acc.prepare(policy, value, opt_p, opt_v)
+        # Warm-up: the first update otherwise meets advantages from a value head that was never
+        # trained as a value function and takes a large step (KL jumped to ~12 nats in the demo).
+        warm = cfg.warmup_iterations * cfg.ppo_epochs * -(-cfg.rollout_batch_size // cfg.minibatch_size)
+        sch_p, sch_v = (get_scheduler("constant_with_warmup", o, num_warmup_steps=warm) for o in (opt_p, opt_v))
+        (self.policy, self.value, self.opt_p, self.opt_v, self.sch_p, self.sch_v) = self.acc.prepare(
+            policy, value, opt_p, opt_v, sch_p, sch_v)
         self.kl_ctl = (AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon) if cfg.adaptive_kl
                        else FixedKLController(cfg.kl_coef))
         self.prompts = self._load_prompts()
@@ -230,6 +237,7 @@ class PPOTrainer:
                 self.acc.backward(loss)
                 self.acc.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
                 self.opt_p.step()
+                self.sch_p.step()
                 self.opt_p.zero_grad(set_to_none=True)
                 with self.acc.autocast():
                     v = self._values(r, idx)
@@ -237,6 +245,7 @@ class PPOTrainer:
                 self.acc.backward(vf)
                 self.acc.clip_grad_norm_(self.value.parameters(), cfg.max_grad_norm)
                 self.opt_v.step()
+                self.sch_v.step()
                 self.opt_v.zero_grad(set_to_none=True)
                 row = {"policy_loss": pg.item(), "value_loss": vf.item(), "ptx_loss": ptx.item(),
                        "entropy": entropy.item(), "clip_fraction": pstats.clip_frac.item(),
