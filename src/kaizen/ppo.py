@@ -232,7 +232,8 @@ class PPOTrainer:
                     loss = pg - cfg.entropy_coef * entropy
                     ptx = torch.zeros((), device=self.acc.device)
                     if self.ptx_blocks:
-                        ptx = ptx_loss(self._ptx_logits(gen), self._ptx_ids, cfg.ptx_coef)
+                        ids = self._ptx_batch(gen)
+                        ptx = ptx_loss(self.policy(input_ids=ids).logits, ids, cfg.ptx_coef)
                         loss = loss + ptx
                 self.acc.backward(loss)
                 self.acc.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
@@ -256,10 +257,10 @@ class PPOTrainer:
                 n += 1
         return {k: v / max(n, 1) for k, v in sums.items()}
 
-    def _ptx_logits(self, gen: torch.Generator) -> torch.Tensor:
+    def _ptx_batch(self, gen: torch.Generator) -> torch.Tensor:
+        """A minibatch of pretraining blocks, drawn with the iteration's generator (so resume repeats it)."""
         pick = torch.randint(len(self.ptx_blocks), (self.cfg.minibatch_size,), generator=gen).tolist()
-        self._ptx_ids = torch.tensor([self.ptx_blocks[i] for i in pick], device=self.acc.device)
-        return self.policy(input_ids=self._ptx_ids).logits
+        return torch.tensor([self.ptx_blocks[i] for i in pick], device=self.acc.device)
 
     def save(self, out_dir: Path) -> Path:
         from kaizen.models.loading import save_pretrained
