@@ -28,6 +28,7 @@ from kaizen.losses.sft import sequence_logprob
 from kaizen.models.loading import default_device, load_causal_lm, load_tokenizer
 from kaizen.training.batching import pad_batch
 from kaizen.training.lm import mean_nll, padded_batches
+from kaizen.training.rundir import prepare_run_dir
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,7 @@ def run(cfg: EvalConfig) -> dict:
     from kaizen.world import DemoWorld
     from kaizen.world.world import FEW_SHOT_STOPS
 
-    out_dir = Path(cfg.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_run_dir(cfg.out, cfg, "eval")
     world = DemoWorld.load(cfg.world)
     prompts = world.prompts(cfg.split)
     prompts = prompts[: cfg.num_prompts] if cfg.num_prompts else prompts
