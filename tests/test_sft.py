@@ -84,3 +84,13 @@ def test_resume_after_kill_matches_uninterrupted(tiny_model_factory, tiny_sft_da
     a, b = load_file(str(full / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+
+
+def test_sft_lora_saves_adapter_and_merged_model(tiny_model_factory, tiny_sft_data, tmp_path):
+    model_dir = tiny_model_factory("llama")
+    out = run(_cfg(model_dir, tiny_sft_data, tmp_path / "lora", lora_r=4, lr=1e-2, max_steps=4))
+    assert (tmp_path / "lora" / "adapter" / "adapter_config.json").exists()
+    merged = AutoModelForCausalLM.from_pretrained(out)  # a plain model: the adapter is merged in
+    before = load_file(str(model_dir / "model.safetensors"))
+    after = {k: v for k, v in merged.state_dict().items() if k in before}
+    assert any(not torch.equal(before[k], after[k]) for k in before)

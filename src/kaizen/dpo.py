@@ -35,7 +35,7 @@ from kaizen.data.formats import load_records
 from kaizen.data.records import Message, PreferencePair
 from kaizen.losses.dpo import dpo_loss
 from kaizen.losses.sft import sequence_logprob
-from kaizen.models.loading import load_causal_lm, load_tokenizer, resolve_precision, save_pretrained
+from kaizen.models.loading import load_causal_lm, load_tokenizer, resolve_precision
 from kaizen.training.batching import BatchPlan, pad_batch
 from kaizen.training.loop import LossOutput, LoopSettings, fit, make_accelerator
 from kaizen.training.rundir import prepare_run_dir
@@ -349,15 +349,7 @@ def run(cfg: DPOConfig, should_stop=None) -> Path:
                  accelerator=acc, count_items=count_pairs)
     if result.steps < max_steps:  # interrupted: the checkpoint is the output
         return run_dir
-    if cfg.lora_r > 0:
-        acc.wait_for_everyone()
-        if acc.is_main_process:
-            peft_model = acc.unwrap_model(result.model)
-            peft_model.save_pretrained(run_dir / "adapter")
-            save_pretrained(peft_model.merge_and_unload(), tokenizer, run_dir / "model")
-        acc.wait_for_everyone()
-    else:
-        result.save_model(tokenizer, run_dir / "model")
+    result.save_model(tokenizer, run_dir / "model")
     last = result.history[-1] if result.history else {}
     summary = {"steps": result.steps, "train_loss": result.final_loss, "pairs": stats.pairs,
                "skipped": stats.skipped, "prompt_truncated": stats.prompt_truncated,

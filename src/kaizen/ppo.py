@@ -37,7 +37,7 @@ from kaizen.models.loading import load_causal_lm, load_tokenizer, resolve_precis
 from kaizen.models.scalar_head import load_scalar_model, token_values
 from kaizen.ppo_rollout import Rollout, build_rollout
 from kaizen.training.checkpoint import StageCheckpointer
-from kaizen.training.loop import make_accelerator
+from kaizen.training.loop import make_accelerator, save_trained
 from kaizen.training.metrics import MetricsLogger
 from kaizen.training.progress import progress
 from kaizen.training.rundir import prepare_run_dir
@@ -263,15 +263,7 @@ class PPOTrainer:
         return torch.tensor([self.ptx_blocks[i] for i in pick], device=self.acc.device)
 
     def save(self, out_dir: Path) -> Path:
-        from kaizen.models.loading import save_pretrained
-
-        policy = self.acc.unwrap_model(self.policy)
-        if self.cfg.lora_r > 0:
-            policy.save_pretrained(out_dir / "adapter")
-            policy = policy.merge_and_unload()
-        if self.acc.is_main_process:
-            save_pretrained(policy, self.tokenizer, out_dir / "model")
-        return out_dir / "model"
+        return save_trained(self.acc, self.policy, self.tokenizer, out_dir / "model")
 
 
 def run(cfg: PPOConfig, should_stop=None) -> Path:

@@ -114,14 +114,7 @@ def run(cfg: SFTConfig, should_stop=None) -> Path:
     result = fit(model, plan, collate, lm_loss, settings, run_dir, eval_fn=eval_fn, should_stop=should_stop)
     if result.steps < max_steps:  # interrupted: the checkpoint is the output
         return run_dir
-    if cfg.lora_r > 0:
-        peft_model = result.accelerator.unwrap_model(result.model)
-        peft_model.save_pretrained(run_dir / "adapter")
-        from kaizen.models.loading import save_pretrained
-
-        save_pretrained(peft_model.merge_and_unload(), tokenizer, run_dir / "model")
-    else:
-        result.save_model(tokenizer, run_dir / "model")
+    result.save_model(tokenizer, run_dir / "model")
     summary = {"steps": result.steps, "train_loss": result.final_loss,
                **{f"heldout_{k}": v for k, v in result.eval_metrics.items()}}
     (run_dir / "eval.json").write_text(json.dumps(summary, indent=2))

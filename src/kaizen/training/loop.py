@@ -75,16 +75,31 @@ class FitResult:
     model: torch.nn.Module | None = None  # as prepared by accelerate (maybe wrapped)
 
     def save_model(self, tokenizer, out_dir: str | Path) -> Path:
-        """Save through accelerate so DDP / FSDP / DeepSpeed-wrapped models save whole, on the main process."""
-        from kaizen.models.loading import save_pretrained
+        """Save the trained model as a standard directory (see ``save_trained``)."""
+        return save_trained(self.accelerator, self.model, tokenizer, out_dir)
 
-        acc, out = self.accelerator, Path(out_dir)
-        acc.wait_for_everyone()
-        state_dict = acc.get_state_dict(self.model)
+
+def save_trained(acc: Accelerator, model: torch.nn.Module, tokenizer, out_dir: str | Path) -> Path:
+    """Save through accelerate so DDP / FSDP / DeepSpeed-wrapped models save whole, on the main process.
+
+    A peft (LoRA) model saves its adapter beside ``out_dir`` (``../adapter``) and the merged model
+    in ``out_dir``, so every later stage, `transformers` and vLLM load it like any other model.
+    """
+    from kaizen.models.loading import save_pretrained
+
+    out = Path(out_dir)
+    acc.wait_for_everyone()
+    unwrapped = acc.unwrap_model(model)
+    if hasattr(unwrapped, "merge_and_unload"):
         if acc.is_main_process:
-            save_pretrained(acc.unwrap_model(self.model), tokenizer, out, state_dict=state_dict)
-        acc.wait_for_everyone()
-        return out
+            unwrapped.save_pretrained(out.parent / "adapter")
+            save_pretrained(unwrapped.merge_and_unload(), tokenizer, out)
+    else:
+        state_dict = acc.get_state_dict(model)
+        if acc.is_main_process:
+            save_pretrained(unwrapped, tokenizer, out, state_dict=state_dict)
+    acc.wait_for_everyone()
+    return out
 
 
 def make_accelerator(precision: str) -> Accelerator:
