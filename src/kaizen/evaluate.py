@@ -119,6 +119,9 @@ def run(cfg: EvalConfig) -> dict:
     params = SamplingParams(cfg.max_new_tokens, cfg.temperature, cfg.top_p, greedy=cfg.temperature <= 0)
 
     specs = [(n, p, "chat") for n, p in parse_named(cfg.models)] + [(n, p, "fewshot") for n, p in parse_named(cfg.fewshot)]
+    ref_path = dict((n, p) for n, p, kind in specs if kind == "chat").get(cfg.reference)
+    # Loaded once: every chat model's answers are scored under it for the KL while that model is loaded.
+    ref = (load_causal_lm(ref_path).to(device), load_tokenizer(ref_path)) if ref_path else None
     results: dict[str, ModelResult] = {}
     answers: dict[str, list] = {}
     for name, path, prompting in specs:
@@ -147,12 +150,22 @@ def run(cfg: EvalConfig) -> dict:
 
             blocks = tokenize_corpus(tok, corpus, 128)[: cfg.pretrain_blocks]
             res.pretrain_loss = mean_nll(model, padded_batches(blocks, None, tok.pad_token_id))["loss"]
+        if ref is not None and prompting == "chat":
+            ids = [g.response_ids for g in gens]
+            lp = answer_logprobs(model, tok, texts, ids)
+            lp_ref = answer_logprobs(ref[0], ref[1], texts, ids)
+            # Monte-Carlo estimate of KL(pi || pi_ref) from the model's own answers (summed over tokens).
+            res.kl_to_ref = sum(a - b for a, b in zip(lp, lp_ref)) / len(lp)
         res.samples = [{"id": p.id, "task": p.task, "answer": g.text, "gold": asdict(j)}
                        for p, g, j in list(zip(prompts, gens, judged))[:30]]
         results[name] = res
         del model
 
-    _compare_to_reference(cfg, world, prompts, results, answers, device)
+    if cfg.reference in results:
+        _, ref_gens = answers[cfg.reference]
+        for name, res in results.items():
+            outcomes = [world.gold_compare(p, g.text, r.text) for p, g, r in zip(prompts, answers[name][1], ref_gens)]
+            res.win_rate_vs_ref, res.ci95 = mean_ci95(outcomes)
     if cfg.reward_model:
         _score_with_reward_model(cfg.reward_model, prompts, results, answers)
     report = {name: _public(r) for name, r in results.items()}
@@ -166,27 +179,6 @@ def run(cfg: EvalConfig) -> dict:
     plot_gold_vs_proxy(report, out_dir / "gold_vs_proxy.png")
     print(f"eval: results in {out_dir}/results.json, results.md")
     return report
-
-
-def _compare_to_reference(cfg, world, prompts, results, answers, device) -> None:
-    if cfg.reference not in results:
-        return
-    ref = results[cfg.reference]
-    _, ref_gens = answers[cfg.reference]
-    ref_model = load_causal_lm(ref.path).to(device) if ref.prompting == "chat" else None
-    ref_tok = load_tokenizer(ref.path)
-    for name, res in results.items():
-        texts, gens = answers[name]
-        outcomes = [world.gold_compare(p, g.text, r.text) for p, g, r in zip(prompts, gens, ref_gens)]
-        res.win_rate_vs_ref, res.ci95 = mean_ci95(outcomes)
-        if ref_model is not None and res.prompting == "chat":
-            model = load_causal_lm(res.path).to(device)
-            tok = load_tokenizer(res.path)
-            ids = [g.response_ids for g in gens]
-            lp = answer_logprobs(model, tok, texts, ids)
-            lp_ref = answer_logprobs(ref_model, ref_tok, texts, ids)
-            # Monte-Carlo estimate of KL(pi || pi_ref) from the model's own answers (summed over tokens).
-            res.kl_to_ref = sum(a - b for a, b in zip(lp, lp_ref)) / len(lp)
 
 
 def _score_with_reward_model(path, prompts, results, answers) -> None:
