@@ -30,14 +30,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from kaizen.training.progress import progress
-
 from kaizen.config import ConfigError, arg, parse_config
 from kaizen.data.formats import load_records
 from kaizen.data.jsonl import write_jsonl
 from kaizen.data.records import MAX_ANSWERS, MIN_ANSWERS, Ranking
 from kaizen.generation import SamplingParams, chat_prompt, generate
 from kaizen.models.loading import default_device, load_causal_lm, load_tokenizer, resolve_precision
+from kaizen.training.progress import progress
 from kaizen.training.rundir import prepare_run_dir
 
 
