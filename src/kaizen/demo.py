@@ -43,16 +43,23 @@ class DemoConfig:
     seed: int = arg(0, "Seed of the world and of every stage.")
     until: Literal["sft", "all"] = arg("all", "Stop after SFT (Steps 0-1 and their report, ~4 CPU minutes) or run the whole loop.")
     world: WorldConfig = arg(WorldConfig, "Demo world knobs.")
-    pretrain: PretrainConfig = arg(PretrainConfig(max_steps=300, eval_every=100, save_every=100), "Step 0 settings.")
+    # 600 steps (2.5M tokens): at 300 the model answers every question about a person with the same
+    # memorised one ("Who is Brotal?" -> "Drofar is a weaver ..."); between 450 and 600 it learns to
+    # bind the entity named in the prompt to its facts, without which SFT cannot generalise to the
+    # held-out entities and nothing after it has anything to work with (see docs/demo-world.md).
+    pretrain: PretrainConfig = arg(PretrainConfig(max_steps=600, eval_every=200, save_every=200), "Step 0 settings.")
     sft: SFTConfig = arg(SFTConfig(lr=3e-4, epochs=3, batch_size=16, warmup_steps=10, save_every=100), "Step 1 settings.")
     rank: RankConfig = arg(RankConfig(num_prompts=1000, k=4, fewshot_policy="runs/pretrain/model", fewshot_answers=2,
                                       max_new_tokens=48),
                            "Ranking settings: 2 of the K answers come from the pretrained model, prompted few-shot.")
     rm: RewardConfig = arg(RewardConfig(lr=1e-3, epochs=2, batch_size=8, warmup_steps=5, save_every=0), "Step 2 settings.")
-    # The demo's RM is a 2M-parameter model: an adaptive KL controller (Ziegler et al. 2019) keeps
-    # PPO within a few nats of SFT instead of letting it run after the RM's blind spots.
-    ppo: PPOConfig = arg(PPOConfig(iterations=30, lr=5e-5, value_lr=1e-4, warmup_iterations=3, ptx_coef=1.0,
-                                   adaptive_kl=True, kl_coef=0.1, kl_target=3.0, kl_horizon=2000, save_every=10),
+    # The demo's RM is a 2M-parameter model with blind spots (it likes any refusal: benign prompts
+    # are never refused in its data). β = 0.3 keeps PPO within ~2 nats of SFT, where the gold judge
+    # still agrees with the RM; at β ≈ 0.1 PPO drifts to 4 nats and refuses a quarter of benign
+    # prompts. γ_ptx = 0.1: at 1.0 the ptx term outweighs the PPO loss and pretrains the policy
+    # back towards the base model (chat quality drops with it). Measured in docs/demo-world.md.
+    ppo: PPOConfig = arg(PPOConfig(iterations=30, lr=5e-5, value_lr=1e-4, warmup_iterations=3, ptx_coef=0.1,
+                                   kl_coef=0.3, save_every=10),
                          "Step 3 settings (PPO-ptx, and plain PPO with ptx_coef 0).")
     dpo: DPOConfig = arg(DPOConfig(lr=1e-5, beta=0.1, max_steps=150, batch_size=16, save_every=0), "DPO settings.")
     eval: EvalConfig = arg(EvalConfig(num_prompts=200), "Held-out evaluation settings.")

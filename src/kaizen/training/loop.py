@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from transformers import get_scheduler
 
@@ -104,6 +105,12 @@ def save_trained(acc: Accelerator, model: torch.nn.Module, tokenizer, out_dir: s
 
 def make_accelerator(precision: str) -> Accelerator:
     mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision]
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision", mp) != mp:
+        # One process runs several stages (`kaizen demo`, `kaizen loop`), each with its own
+        # precision; accelerate keeps the first one process-wide and refuses a change. The
+        # distributed part (PartialState: process group, device) is kept.
+        AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(mixed_precision=mp)
 
 
