@@ -22,10 +22,13 @@ from pathlib import Path
 
 KAIZEN_JOB = """
 import json, resource, sys, time
+import torch
 t0 = time.perf_counter()
 from kaizen.sft import SFTConfig, run
 run(SFTConfig(model=sys.argv[1], data=[sys.argv[2]], eval_data=None, out=sys.argv[3], batch_size=int(sys.argv[4]),
-              max_steps=int(sys.argv[5]), lr=1e-4, warmup_steps=0, save_every=0, log_every=1, max_length=512))
+              max_steps=int(sys.argv[5]), lr=1e-4, warmup_steps=0, save_every=0, log_every=1, max_length=512,
+              # the same precision as the TRL job (Kaizen's `auto` would pick bf16 on a bf16-capable CPU)
+              precision="bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"))
 times = [json.loads(l)["time"] for l in open(sys.argv[3] + "/metrics.jsonl")]
 steps = int(sys.argv[5])
 print(json.dumps({"seconds": time.perf_counter() - t0,
