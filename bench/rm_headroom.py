@@ -4,10 +4,10 @@
 
 Reads a finished ``kaizen demo`` directory and reports, on its data:
 
-- the ranking data: inter-labeler agreement on the ranked answers themselves (two other
-  simulated labelers re-rank each ranking), the share of pairs the gold judge scores as equal,
-  and the pairwise accuracy the noise-free gold judge itself reaches against the labelers (the
-  ceiling of any RM's held-out accuracy);
+- the ranking data: inter-labeler agreement on the ranked answers themselves (another
+  simulated labeler re-ranks each stored ranking), the share of pairs the gold judge scores as equal,
+  and the pairwise accuracy the noise-free gold judge itself reaches against the stored rankings
+  (the ceiling of any RM's held-out accuracy);
 - the RM against the gold judge, per kind of difference (harmless, truthful, helpful), on the
   ranking pairs whose gold scores differ;
 - best-of-n on held-out prompts: n answers sampled from SFT (temperature 1), the one the RM
@@ -38,8 +38,11 @@ def ranking_ceilings(world: DemoWorld, rows: list[dict], rm, seed: int) -> dict:
     for row in rows:
         prompt, answers = world.find_prompt(row["prompt"]), row["answers"]
         gold = [world.gold(prompt, a) for a in answers]
-        a, b = rng.sample(labelers, 2)
-        ra, rb = a.rank(prompt, answers, rng).ranks, b.rank(prompt, answers, rng).ranks
+        # The stored ranking is what RM accuracy is measured against; one other labeler re-ranks
+        # the same answers for the agreement.
+        ra = row["ranks"]
+        second = rng.choice([lab for lab in labelers if lab.name != row.get("labeler")])
+        rb = second.rank(prompt, answers, rng).ranks
         scores = rm.score([row["prompt"]] * len(answers), answers)
         for i, j in itertools.combinations(range(len(answers)), 2):
             if answers[i].strip() == answers[j].strip() or ra[i] == ra[j] or rb[i] == rb[j]:
