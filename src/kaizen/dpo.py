@@ -75,7 +75,8 @@ class DPOConfig:
     precision: str = arg("auto", "auto | fp32 | bf16 | fp16 (auto: bf16 on a GPU that supports it).")
     trust_remote_code: bool = arg(False, "Allow custom model code from the hub.")
     seed: int = arg(0, "Seed for batch order.")
-    eval_every: int = arg(0, "Evaluate on eval_data every N steps (0: at the end only).")
+    eval_every: int = arg(50, "Evaluate on eval_data every N steps, and at the end (0: at the end only). 50: TRL's "
+                              "DPO recipe.")
     save_every: int = arg(100, "Checkpoint every N steps for resume (0: never).")
     log_every: int = arg(10, "Log training metrics every N steps.")
 

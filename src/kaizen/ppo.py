@@ -53,7 +53,12 @@ class PPOConfig:
     value_model: str | None = arg(None, "Value model init (default: the reward model, as InstructGPT).")
     prompts: list[str] = arg(["runs/world/prompts_train.jsonl"], "Prompt files / datasets (any format with a prompt).")
     ptx_data: list[str] = arg(["runs/world/corpus_train.jsonl"], "Pretraining text for the ptx term.")
-    ptx_coef: float = arg(1.0, "γ of the pretraining mix (0 switches it off: plain PPO). InstructGPT used 27.8 in its own loss scale.")
+    # 0.05: OpenRLHF's default for the same term (γ times the token-mean NLL, added to the policy loss).
+    # At 1.0 the term outweighs the PPO loss and pretrains the policy back towards the base model
+    # (docs/demo-world.md); InstructGPT's 27.8 is in its own loss scale and diverges in DeepSpeed-Chat.
+    ptx_coef: float = arg(0.05, "γ of the pretraining mix (0 switches it off: plain PPO). 0.05: OpenRLHF's default "
+                                "for real models; the demo measured 0.1 (configs/demo/ppo_ptx.yaml); 1.0 pretrains "
+                                "the policy back towards the base model.")
     out: str = arg("runs/ppo", "Run directory; the policy is saved to OUT/model.")
     iterations: int = arg(60, "PPO iterations (rollout + update).")
     rollout_batch_size: int = arg(64, "Prompts sampled per iteration.")
@@ -62,7 +67,8 @@ class PPOConfig:
     lr: float = arg(1e-5, "Policy learning rate.")
     value_lr: float = arg(5e-5, "Value model learning rate.")
     warmup_iterations: int = arg(0, "Iterations over which both learning rates warm up linearly from 0.")
-    kl_coef: float = arg(0.02, "β: per-token KL penalty coefficient (InstructGPT: 0.02).")
+    kl_coef: float = arg(0.02, "β: per-token KL penalty coefficient. 0.02: InstructGPT's, for real models; the demo's "
+                               "2M-parameter RM needs 0.3 (at 0.1 PPO finds its blind spots; configs/demo/ppo_ptx.yaml).")
     adaptive_kl: bool = arg(False, "Adapt β towards kl_target (Ziegler et al. 2019).")
     kl_target: float = arg(6.0, "Target KL (nats per answer) of the adaptive controller.")
     kl_horizon: int = arg(10000, "Horizon of the adaptive controller.")
@@ -74,7 +80,8 @@ class PPOConfig:
     whiten_advantages: bool = arg(True, "Normalise advantages per rollout batch.")
     entropy_coef: float = arg(0.0, "Entropy bonus (0: none, as InstructGPT).")
     missing_eos_penalty: float | None = arg(-1.0, "Score given instead of the RM's to answers that never end (none: off).")
-    max_new_tokens: int = arg(48, "Longest sampled answer.")
+    max_new_tokens: int = arg(48, "Longest sampled answer (48 fits the demo's short answers; real chat models need "
+                                  "256 or more, configs/qwen2.5-0.5b/ppo.yaml).")
     temperature: float = arg(1.0, "Sampling temperature of rollouts.")
     top_p: float = arg(1.0, "Nucleus mass of rollouts.")
     max_prompt_tokens: int = arg(384, "Prompts longer than this are skipped (and counted).")
