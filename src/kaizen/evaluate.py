@@ -174,9 +174,9 @@ def run(cfg: EvalConfig) -> dict:
     table = markdown_table(results, cfg.reference)
     (out_dir / "results.md").write_text(table + "\n")
     print(table)
-    from kaizen.plot import plot_gold_vs_proxy
+    from kaizen.plot import plot_eval_report
 
-    plot_gold_vs_proxy(report, out_dir / "gold_vs_proxy.png")
+    plot_eval_report(report, out_dir, reference=cfg.reference)  # win_rate.png, metrics.png, gold_vs_proxy.png
     print(f"eval: results in {out_dir}/results.json, results.md")
     return report
 
