@@ -27,3 +27,34 @@ def test_next_steps_without_models_says_how_to_serve_one():
     assert next_steps({"timings_s": {}}, "out").startswith("next: no chat model")
     only_sft = {"sft": {**RESULTS["sft"]}}
     assert next_steps(only_sft, "out").splitlines()[0] == "next: serve the best chat model, sft (win rate vs SFT 0.500):"
+
+
+HEAVY = ("torch", "transformers", "accelerate", "peft", "datasets", "matplotlib", "fastapi", "tokenizers", "tensorboard")
+CHILD = """
+import contextlib, io, json, sys
+from kaizen.cli import COMMANDS, main
+out = {}
+for argv in [[name, "--help"] for name in COMMANDS] + [["data", "validate", "--help"], ["data", "demo-world", "--help"]]:
+    with contextlib.redirect_stdout(io.StringIO()) as text:
+        try:
+            main(argv)
+        except SystemExit:
+            pass
+    out[" ".join(argv)] = {"heavy": [m for m in %r if m in sys.modules], "help": text.getvalue()}
+print(json.dumps(out))
+""" % (HEAVY,)
+
+
+def test_every_commands_help_imports_no_heavy_library():
+    # Building --help from the config dataclasses must not import torch & co. (it took 6.8 s when it
+    # did); the heavy imports wait for the code that uses them (kaizen.lazy, or inside functions).
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert {argv: r["heavy"] for argv, r in results.items() if r["heavy"]} == {}
+    assert "--lr" in results["sft --help"]["help"] and "--ptx_coef" in results["ppo --help"]["help"]
+    assert "--sft.lr" in results["demo --help"]["help"] and "--strict" in results["data validate --help"]["help"]

@@ -26,19 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import torch
-from accelerate.utils import extract_model_from_parallel, gather_object
-
 from kaizen.config import ConfigError, arg, parse_config
 from kaizen.data.chat import IGNORE_INDEX, tokenize_conversation
 from kaizen.data.formats import load_records
 from kaizen.data.records import Message, PreferencePair
+from kaizen.lazy import lazy_import, no_grad
 from kaizen.losses.dpo import dpo_loss
 from kaizen.losses.sft import sequence_logprob
 from kaizen.models.loading import load_causal_lm, load_tokenizer, resolve_precision
 from kaizen.training.batching import BatchPlan, pad_batch
 from kaizen.training.loop import LossOutput, LoopSettings, fit, make_accelerator
 from kaizen.training.rundir import prepare_run_dir
+
+torch = lazy_import("torch")
 
 
 @dataclass(frozen=True)
@@ -181,12 +181,14 @@ def reference_fn(ref_model: torch.nn.Module | None) -> Callable[[torch.nn.Module
     """``fn(policy, batch) -> [2B]`` reference log-probs: precomputed in the batch if there,
     else from ``ref_model``, else from the policy with its LoRA adapters disabled."""
 
-    @torch.no_grad()
+    @no_grad
     def fn(policy: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if "ref_logps" in batch:
             return batch["ref_logps"]
         if ref_model is not None:
             return sequence_logps(ref_model, batch)
+        from accelerate.utils import extract_model_from_parallel
+
         base = extract_model_from_parallel(policy)  # a plain forward, outside DDP's gradient hooks
         with base.disable_adapter():
             return sequence_logps(base, batch)
@@ -220,7 +222,7 @@ def count_pairs(batch: dict[str, torch.Tensor]) -> int:
     return batch["input_ids"].shape[0] // 2
 
 
-@torch.no_grad()
+@no_grad
 def precompute_reference(model: torch.nn.Module, examples: Sequence[PairExample], pad_id: int, batch_size: int,
                          accelerator, adapters_off: bool = False) -> torch.Tensor:
     """``[N, 2]`` reference (chosen, rejected) log-probs; each process scores its share."""
@@ -235,6 +237,8 @@ def precompute_reference(model: torch.nn.Module, examples: Sequence[PairExample]
             chosen, rejected = sequence_logps(model, batch).float().cpu().chunk(2)
         mine.extend(zip(idx, chosen.tolist(), rejected.tolist()))
     model.train(was_training)
+    from accelerate.utils import gather_object
+
     out = torch.empty(len(examples), 2)
     for i, c, r in gather_object(mine) if accelerator.num_processes > 1 else mine:
         out[i, 0], out[i, 1] = c, r
@@ -249,7 +253,7 @@ def disable_dropout(model: torch.nn.Module) -> None:
             m.p = 0.0
 
 
-@torch.no_grad()
+@no_grad
 def evaluate_pairs(model, examples: Sequence[PairExample], ref: torch.Tensor | None, reference, pad_id: int,
                    batch_size: int, cfg: DPOConfig, accelerator) -> dict[str, float]:
     """Pair-averaged loss and TRL's reward metrics over ``examples``."""

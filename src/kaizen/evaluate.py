@@ -19,16 +19,17 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-
 from kaizen.config import arg, parse_config
 from kaizen.data.formats import load_records
 from kaizen.generation import SamplingParams, chat_prompt, generate
+from kaizen.lazy import lazy_import, no_grad
 from kaizen.losses.sft import sequence_logprob
 from kaizen.models.loading import default_device, load_causal_lm, load_tokenizer
 from kaizen.training.batching import pad_batch
 from kaizen.training.lm import mean_nll, padded_batches
 from kaizen.training.rundir import prepare_run_dir
+
+torch = lazy_import("torch")
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def mean_ci95(outcomes: list[float]) -> tuple[float, tuple[float, float]]:
     return mean, (max(0.0, mean - half), min(1.0, mean + half))
 
 
-@torch.no_grad()
+@no_grad
 def answer_logprobs(model, tokenizer, prompts: list[str], answers: list[list[int]], batch_size: int = 16) -> list[float]:
     """Summed log-probability of each answer's tokens given its rendered prompt."""
     device = next(model.parameters()).device

@@ -22,13 +22,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from accelerate.utils import set_seed
-from transformers import get_scheduler
-
 from kaizen.config import arg, parse_config
 from kaizen.data.formats import load_records
 from kaizen.generation import SamplingParams, chat_prompt, generate
+from kaizen.lazy import lazy_import, no_grad
 from kaizen.losses.kl import AdaptiveKLController, FixedKLController
 from kaizen.losses.ppo import (apply_eos_penalty, entropy_from_logits, gae, kl_penalty_rewards, masked_mean,
                                masked_whiten, policy_loss, ptx_loss, value_loss)
@@ -41,6 +38,8 @@ from kaizen.training.loop import make_accelerator, save_trained
 from kaizen.training.metrics import MetricsLogger
 from kaizen.training.progress import progress
 from kaizen.training.rundir import prepare_run_dir
+
+torch = lazy_import("torch")
 
 
 @dataclass(frozen=True)
@@ -108,6 +107,9 @@ class PPOTrainer:
     """Holds the four models (policy, reference, value, reward) and runs iterations."""
 
     def __init__(self, cfg: PPOConfig):
+        from accelerate.utils import set_seed
+        from transformers import get_scheduler
+
         from kaizen.reward import load_reward_model
 
         self.cfg = cfg
@@ -171,7 +173,7 @@ class PPOTrainer:
         lp = token_logprobs(logits, ids[:, 1:])
         return (lp, logits) if with_entropy else lp
 
-    @torch.no_grad()
+    @no_grad
     def _ref_logprobs(self, r: Rollout) -> torch.Tensor:
         if self.ref is not None:
             return self._logprobs(self.ref, r)

@@ -38,12 +38,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from kaizen.config import arg, parse_config
 from kaizen.data.chat import render
 from kaizen.data.formats import load_records
 from kaizen.data.records import Message, Ranking, conversation_to_dicts
+from kaizen.lazy import lazy_import, no_grad
 from kaizen.losses.ranking import ranking_loss, reward_bias, strict_pairs
 from kaizen.models.loading import DTYPES, default_device, load_tokenizer, resolve_precision
 from kaizen.models.scalar_head import load_scalar_model, scalar_head, sequence_scores
@@ -51,6 +50,8 @@ from kaizen.training.batching import BatchPlan, pad_batch
 from kaizen.training.loop import LoopSettings, LossOutput, fit
 from kaizen.training.metrics import MetricsLogger
 from kaizen.training.rundir import prepare_run_dir
+
+torch = lazy_import("torch")
 
 CRITERIA = ("helpful", "truthful", "harmless")
 BIAS_KEY = "kaizen_reward_bias"  # model.config attribute: RewardModel.score subtracts it
@@ -173,7 +174,7 @@ def ranking_batch_loss(model, batch: dict[str, torch.Tensor]) -> LossOutput:
 
 # ---- scoring and evaluation ----------------------------------------------------------------
 
-@torch.no_grad()
+@no_grad
 def score_sequences(model, sequences: Sequence[list[int]], pad_id: int, batch_size: int = 32) -> list[float]:
     """Raw head output at the last token of each sequence (no bias applied), batched by length."""
     device = next(model.parameters()).device

@@ -16,16 +16,17 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from kaizen.config import arg, parse_config
 from kaizen.data.chat import tokenize_conversation
 from kaizen.data.formats import load_records
+from kaizen.lazy import lazy_import
 from kaizen.models.loading import load_causal_lm, load_tokenizer, resolve_precision
 from kaizen.training.batching import BatchPlan, pad_batch
 from kaizen.training.lm import lm_loss, mean_nll, padded_batches
 from kaizen.training.loop import LoopSettings, fit
 from kaizen.training.rundir import prepare_run_dir
+
+torch = lazy_import("torch")
 
 
 @dataclass(frozen=True)
