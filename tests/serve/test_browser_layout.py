@@ -1,5 +1,6 @@
 """Every page at phone and desktop width, the first start, roles, and the offline /docs, in a real
-Chromium (see browser_kit.py). One ``kaizen serve`` subprocess and one browser for the module.
+Chromium (see browser_kit.py), on the session's ``kaizen serve`` subprocess (conftest's ``server``)
+with users of its own, and one browser for the module.
 
     KAIZEN_SCREENSHOTS=shots pytest -m browser tests/serve/test_browser_layout.py   # keeps the PNGs
 """
@@ -12,8 +13,9 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from tests.serve.browser_kit import DESKTOP, PHONE, browser, in_viewport, no_overflow, screenshot_dir  # noqa: F401
-from tests.serve.conftest import ADMIN_KEY, Server
+from tests.serve.browser_kit import (DESKTOP, PHONE, SMALL_PHONE, browser, in_viewport, no_overflow,  # noqa: F401
+                                     screenshot_dir)
+from tests.serve.conftest import ADMIN_KEY
 
 LONG_WORD = "Pneumonoultramicroscopicsilicovolcanoconiosis" * 3
 ANSWER = f"""Here is a table and some code:
@@ -32,24 +34,23 @@ See https://example.com/{LONG_WORD}/and/a/very/long/path?with=query&and=more and
 
 
 @pytest.fixture(scope="module")
-def site(browser, model_dir, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("layout-server")
-    log = tmp / "server.log"
-    srv = Server(model_dir, f"sqlite:///{tmp / 'serve.db'}", log, "--rate_limit_per_minute", "0", "--max_new_tokens", "8")
-    admin = httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
-    keys = {name: admin.post("/api/admin/users", json={"name": name, "role": role}).json()["api_key"]
-            for name, role in (("alice", "user"), ("lena", "labeler"))}
-    with httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {keys['alice']}"}, timeout=30) as c:
+def site(browser, server, tmp_path_factory):
+    admin = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
+    keys = {}
+    for name, role in (("nora", "user"), ("lars", "labeler")):
+        r = admin.post("/api/admin/users", json={"name": name, "role": role})
+        assert r.status_code == 200, r.text
+        keys[name] = r.json()["api_key"]
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {keys['nora']}"}, timeout=30) as c:
         cid = c.post("/api/conversations", json={"title": f"A chat titled {LONG_WORD}"}).json()["conversation"]["id"]
         user = c.post(f"/api/conversations/{cid}/messages", json={"content": LONG_WORD, "generate": False}).json()
         c.post(f"/api/conversations/{cid}/messages",
                json={"content": ANSWER, "role": "assistant", "parent_id": user["user_message"]["id"]})
     rows = [{"prompt": f"Prompt {i}: {LONG_WORD}", "answers": [f"{LONG_WORD} {j}" for j in range(4)]} for i in range(3)]
     assert admin.post("/api/admin/tasks", json={"kind": "rank", "replication": 1, "rows": rows}).status_code == 200
-    yield SimpleNamespace(url=srv.url, log=log, admin=admin, keys=keys | {"admin": ADMIN_KEY}, cid=cid,
+    yield SimpleNamespace(url=server.url, log=server.log, admin=admin, keys=keys | {"admin": ADMIN_KEY}, cid=cid,
                           shots=screenshot_dir(tmp_path_factory))
     admin.close()
-    srv.stop()
 
 
 def open_page(browser, viewport, site, who: str | None, path: str):
@@ -69,14 +70,14 @@ def open_page(browser, viewport, site, who: str | None, path: str):
 
 PAGES = [  # (name, who, path, a selector that shows the page is drawn)
     ("login", None, "/login.html", "#password-form"),
-    ("chat", "alice", "/index.html#c={cid}", ".msg.assistant .code-block"),
-    ("label", "lena", "/label.html", ".card >> nth=3"),
+    ("chat", "nora", "/index.html#c={cid}", ".msg.assistant .code-block"),
+    ("label", "lars", "/label.html", ".card >> nth=3"),
     ("admin", "admin", "/admin.html", "#task-table"),
 ]
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390x844", "1280x800"])
+@pytest.mark.parametrize("viewport", [SMALL_PHONE, PHONE, DESKTOP], ids=["360x740", "390x844", "1280x800"])
 def test_every_page_fits_the_screen(browser, site, viewport):
     for name, who, path, ready in PAGES:
         page = open_page(browser, viewport, site, who, path.format(cid=site.cid))
@@ -87,19 +88,20 @@ def test_every_page_fits_the_screen(browser, site, viewport):
         if name == "chat":
             assert page.is_visible("#send") and in_viewport(page, "#send"), "Send is off screen"
             assert in_viewport(page, "#input")
-            assert page.is_visible("#sidebar-toggle") == (viewport is PHONE)
-        if viewport is PHONE and who:  # the account menu fits too
+            assert page.is_visible("#sidebar-toggle") == (viewport is not DESKTOP)
+        if viewport is not DESKTOP and who:  # the account menu fits too
             page.click("#who")
             page.wait_for_selector("#account-menu:not([hidden])")
             assert in_viewport(page, "#account-menu")
             no_overflow(page)
+            page.screenshot(path=str(site.shots / f"{name}-menu-{viewport['width']}.png"))
         assert not page.errors, page.errors
         page.context.close()
 
 
 @pytest.mark.browser
 def test_phone_chat_list_is_a_drawer(browser, site):
-    page = open_page(browser, PHONE, site, "alice", "/index.html")
+    page = open_page(browser, PHONE, site, "nora", "/index.html")
     page.wait_for_selector(".empty")
     assert not page.is_visible("#sidebar")
     page.click("#sidebar-toggle")
@@ -151,17 +153,18 @@ def test_first_start_link_signs_the_admin_in_once(browser, site):
 
 @pytest.mark.browser
 def test_labeler_on_the_admin_page_is_told_why(browser, site):
-    page = open_page(browser, DESKTOP, site, "lena", "/admin.html")
+    page = open_page(browser, DESKTOP, site, "lars", "/admin.html")
     denied = page.wait_for_selector("#denied")
-    assert "Admins only" in denied.inner_text() and "lena (labeler)" in denied.inner_text()
+    assert "Admins only" in denied.inner_text() and "lars (labeler)" in denied.inner_text()
     assert page.url.endswith("/admin.html")  # no silent redirect
     assert page.locator("#stats-panel").count() == 0
     assert page.locator(".topbar nav a").all_inner_texts() == ["Chat", "Labeling"]
+    page.screenshot(path=str(site.shots / "admin-denied-1280.png"))
     page.click("#denied a")
     page.wait_for_url(re.compile(r"/label\.html"))
     page.context.close()
 
-    page = open_page(browser, DESKTOP, site, "alice", "/label.html")  # a plain user on the labeling page
+    page = open_page(browser, DESKTOP, site, "nora", "/label.html")  # a plain user on the labeling page
     assert "Labelers only" in page.wait_for_selector("#denied").inner_text()
     page.context.close()
 
