@@ -198,3 +198,23 @@ def test_docs_page_points_at_the_vendored_assets(app_client):
     js = app_client.get("/vendor/swagger-ui/swagger-ui-bundle.js")
     assert js.status_code == 200 and "javascript" in js.headers["content-type"] and len(js.content) > 500_000
     assert app_client.get("/redoc").status_code == 404  # ReDoc would load from a CDN: not served
+
+
+@pytest.mark.browser
+def test_account_menu_sets_a_password(browser, site):
+    page = open_page(browser, PHONE, site, "nora", "/index.html")
+    page.click("#who")
+    menu = page.wait_for_selector("#account-menu:not([hidden])")
+    assert "no password yet" in menu.inner_text() and not page.is_visible("#old-password")
+    page.fill("#new-password", "nora's new password")
+    page.click("#account-menu button[type=submit]")
+    page.wait_for_selector("#account-menu >> text=Password saved")
+    page.click("#account-menu >> text=Sign out")  # on a phone, signing out is in the menu
+    page.wait_for_url(re.compile(r"/login\.html"))
+    page.fill("#username", "nora")
+    page.fill("#password", "nora's new password")
+    page.click("#password-form button[type=submit]")
+    page.wait_for_selector("#who")
+    assert page.url.startswith(site.url + "/index.html")
+    assert not page.errors, page.errors
+    page.context.close()

@@ -27,6 +27,12 @@ export function setToken(value, remember) {
   (remember ? localStorage : sessionStorage).setItem(TOKEN, value);
 }
 
+// A new token for the same sign-in (a password change answers one and ends the old sessions):
+// kept where the old one was, so "keep me signed in" still holds.
+export function renewToken(value) {
+  if (value) setToken(value, localStorage.getItem(TOKEN) !== null);
+}
+
 export function clearToken() {
   sessionStorage.removeItem(TOKEN);
   localStorage.removeItem(TOKEN);

@@ -76,7 +76,9 @@ async function linkLogin(secret) {
       return;
     }
     try {
-      await api.post("/api/me/password", {old_password: "", new_password: $("#set-password").value}, {quiet401: true});
+      const changed = await api.post("/api/me/password", {old_password: "", new_password: $("#set-password").value},
+                                     {quiet401: true});
+      api.renewToken(changed.token);
       go(reply.user, true);
     } catch (err) {
       fail(err.message, "#welcome-error");

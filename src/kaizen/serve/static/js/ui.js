@@ -116,7 +116,8 @@ function accountMenu(user) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      await api.post("/api/me/password", {old_password: old.value, new_password: fresh.value}, {quiet401: true});
+      const reply = await api.post("/api/me/password", {old_password: old.value, new_password: fresh.value}, {quiet401: true});
+      api.renewToken(reply.token);
       status.textContent = `Password saved: sign in as ${user.name} with it from now on.`;
       form.reset();
       oldLabel.hidden = false;
