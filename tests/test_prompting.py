@@ -4,6 +4,7 @@ sampler (so what it does with the model's text is checked exactly) and on a tiny
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -227,7 +228,7 @@ def test_every_strategy_runs_on_a_tiny_model(tiny_model_factory):
                   pool=ExamplePool.from_rows([{"messages": [*q("what is the river ?"), {"role": "assistant", "content": "the lune ."}]}]))
     convs = [q("what is the capital of zorland ?"), q("list three foods .")]
     for name in ("zero_shot", "few_shot@1", "cot", "self_consistency@3", "generated_knowledge", "react@2", "best_of_n@3"):
-        results = run_strategy(StrategySpec.parse(name), sampler, convs, kit)
+        results = run_strategy(replace(StrategySpec.parse(name), max_tokens=8), sampler, convs, kit)
         assert len(results) == 2 and all(r.tokens > 0 and r.calls >= 1 for r in results), name
         for r in results:
             assert all(c.mean_logprob <= 0 for c in r.candidates)

@@ -47,7 +47,7 @@ def checks(report: dict) -> dict:
 
 
 def demo_section(out_dir, world_dir, sft_model, reward_model, seed: int = 0, sizes: dict | None = None,
-                 scaling: tuple[int, ...] = (1, 2, 4, 8, 16)) -> dict:
+                 scaling: tuple[int, ...] = (1, 2, 4, 8, 16), max_tokens: int = 96) -> dict:
     from kaizen.prompting.evaluate import build_toolkit, load_tasks, run_plan
     from kaizen.prompting.sampler import HFSampler
     from kaizen.world.reasoning import ReasoningConfig, build_reasoning
@@ -64,7 +64,7 @@ def demo_section(out_dir, world_dir, sft_model, reward_model, seed: int = 0, siz
     toolkit = build_toolkit(str(world_dir), [], None, str(reward_model) if reward_model else None)
     sampler = HFSampler.load(str(sft_model), batch_size=64, seed=seed)
     print(f"prompting: {', '.join(plan)} on " + ", ".join(f"{f} ({len(t.ids)})" for f, t in tasks.items()), flush=True)
-    report = run_plan(plan, sampler, tasks, toolkit, scaling, out_dir)
+    report = run_plan(plan, sampler, tasks, toolkit, scaling, out_dir, max_tokens)
     report["checks"] = checks(report)
     report["seconds"] = round(time.perf_counter() - t0, 1)
     import json

@@ -24,7 +24,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kaizen.config import arg, parse_config
@@ -55,6 +55,7 @@ class StrategyEvalConfig:
     documents: list[str] = arg([], "Document store files for react's search (default: the world's corpus and price notices).")
     few_shot_pool: str | None = arg(None, "Example pool (SFT JSONL) for few_shot and few-shot cot (default: the world's "
                                           "sft_reasoning.jsonl, direct / cot rows).")
+    max_tokens: int = arg(128, "Longest generated turn (a chain of thought, one ReAct step).")
     out: str = arg("runs/eval-prompting", "Output directory.")
     batch_size: int = arg(64, "Sequences generated together.")
     seed: int = arg(0, "Sampling seed.")
@@ -192,7 +193,7 @@ def _brief(r: StrategyResult) -> dict:
 
 
 def run_plan(plan: dict[str, Sequence[str]], sampler: Sampler, tasks: dict[str, Task], toolkit: Toolkit,
-             scaling: Sequence[int], out_dir: Path) -> dict:
+             scaling: Sequence[int], out_dir: Path, max_tokens: int | None = None) -> dict:
     """Evaluate ``plan`` (strategy spec -> families) and write the report; returns it as a dict."""
     out_dir.mkdir(parents=True, exist_ok=True)
     table: dict[str, dict[str, dict]] = {}
@@ -200,6 +201,8 @@ def run_plan(plan: dict[str, Sequence[str]], sampler: Sampler, tasks: dict[str, 
     samples = []
     for text, families in plan.items():
         spec = StrategySpec.parse(text)
+        if max_tokens and spec.max_tokens is None:
+            spec = replace(spec, max_tokens=max_tokens)
         for family in families:
             cell, curve = evaluate_strategy(spec, sampler, tasks[family], toolkit, scaling)
             table.setdefault(spec.label, {})[family] = cell.summary()
@@ -320,7 +323,7 @@ def run(cfg: StrategyEvalConfig) -> dict:
         plan[text] = [f for f in families if f != "chat" or spec.strategy in ("zero_shot", "best_of_n")]
     sampler = HFSampler.load(cfg.model, batch_size=cfg.batch_size, seed=cfg.seed)
     print(f"eval --strategies: {', '.join(plan)} on {', '.join(f'{f} ({len(t.ids)})' for f, t in tasks.items())}")
-    report = run_plan(plan, sampler, tasks, toolkit, cfg.scaling, out_dir)
+    report = run_plan(plan, sampler, tasks, toolkit, cfg.scaling, out_dir, cfg.max_tokens)
     print(markdown(report))
     print(f"eval --strategies: results in {out_dir}/results.json, results.md, scaling.png")
     return report

@@ -61,7 +61,8 @@ class StrategySpec:
     def label(self) -> str:
         """"self_consistency@8": how tables and plots name this spec."""
         key = _AT.get(self.strategy)
-        if key is None or (self.strategy == "generated_knowledge" and self.n == 1):
+        if (key is None or (self.strategy == "generated_knowledge" and self.n == 1)
+                or (self.strategy == "react" and self.max_steps == 5)):
             return self.strategy
         value = getattr(self, key)
         return f"{self.strategy}@{value}" if value is not None else self.strategy
