@@ -21,6 +21,7 @@ def rworld(small_world, tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_eval_strategies_cli(rworld, tiny_model_factory, tmp_path):
     from kaizen.evaluate import main
 
@@ -43,6 +44,7 @@ def test_eval_strategies_cli(rworld, tiny_model_factory, tmp_path):
         main(["--strategies", "telepathy", "--model", model, "--world", str(rworld), "--out", str(tmp_path / "x")])
 
 
+@pytest.mark.slow
 def test_demo_section(rworld, tiny_model_factory, tmp_path):
     from kaizen.prompting.demo import demo_section
 
