@@ -216,5 +216,9 @@ def markdown_table(results: dict[str, ModelResult], reference: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if any(a == "--strategies" or a.startswith("--strategies=") for a in argv):  # prompting strategies (kaizen.prompting)
+        from kaizen.prompting.evaluate import main as strategies_main
+
+        return strategies_main(argv)
     run(parse_config(EvalConfig, argv, prog="kaizen eval"))
     return 0

@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--kind", choices=KINDS, help=_KIND_HELP)
     c.add_argument("--split", default="train", help="split of a dataset directory or hub dataset")
     sub.add_parser("demo-world", add_help=False, help="build the offline demo world (kaizen data demo-world --help)")
+    sub.add_parser("reasoning-world", add_help=False,
+                   help="add reasoning and look-up tasks to a demo world (kaizen data reasoning-world --help)")
     return parser
 
 
@@ -149,5 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         from kaizen.world.build import main as build_main
 
         return int(build_main(argv[1:]) or 0)
+    if argv[:1] == ["reasoning-world"]:  # additive reasoning tasks beside a world (kaizen.world.reasoning)
+        from kaizen.world.reasoning.build import main as reasoning_main
+
+        return int(reasoning_main(argv[1:]) or 0)
     args = _parser().parse_args(argv)
     return _validate(args) if args.command == "validate" else _convert(args)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kaizen.config import arg
+from kaizen.prompting.serve import PromptingConfig
 
 ROLES: tuple[str, ...] = ("user", "labeler", "admin")  # each role includes the ones before it
 
@@ -42,3 +43,4 @@ class ServeConfig:
     role: Literal["user", "labeler", "admin"] = arg("user", "Role for --add_user.")
     password: str | None = arg(None, "Password for --add_user (browser login); default: API key only.")
     log_level: str = arg("info", "uvicorn log level.")
+    prompting: PromptingConfig = arg(PromptingConfig, "Prompting strategies of /v1/chat/completions (--prompting.strategy, ...).")

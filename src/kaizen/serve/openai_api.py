@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from kaizen.prompting import serve as prompting
 from kaizen.serve.auth import Principal, require
 from kaizen.serve.engine import SamplingParams
 from kaizen.serve.errors import APIError
@@ -69,6 +70,7 @@ class ChatCompletionRequest(Sampling):
     max_completion_tokens: int | None = Field(None, ge=1)
     logprobs: bool | None = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
+    kaizen: dict | None = None  # prompting strategy, e.g. {"strategy": "self_consistency", "n": 8} (kaizen.prompting.serve)
 
 
 class CompletionRequest(Sampling):
@@ -142,6 +144,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, who: P
     ctx = FilterContext(who.name, "chat.completions", state.engine.model_name)
     messages = apply_request_filters(state, [m.as_dict() for m in body.messages], ctx)
     ids = chat_prompt(state, messages) if not isinstance(messages, Refusal) else []
+    if not isinstance(messages, Refusal) and prompting.wants_strategy(state, body):
+        return await prompting.chat_completion(state, request, body, messages, who, ctx)
     params = [_params(body, max_tokens, logprobs, i) for i in range(n)]
     head = {"id": "chatcmpl-" + secrets.token_hex(12), "created": int(time.time()), "model": state.engine.model_name}
     tok = state.engine.tokenizer

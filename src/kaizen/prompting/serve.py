@@ -1,0 +1,216 @@
+"""Prompting strategies behind ``/v1/chat/completions``: the ``kaizen`` body field, or the server's default.
+
+    client.chat.completions.create(model=m, messages=msgs,
+                                   extra_body={"kaizen": {"strategy": "self_consistency", "n": 8}})
+    kaizen serve runs/sft --prompting.strategy best_of_n@8 --prompting.reward_model runs/rm/model \
+        --prompting.documents runs/world/corpus_train.jsonl --prompting.store_rankings true
+
+The response keeps OpenAI's shape: the final answer is ``choices[i].message.content``; the
+chain of thought, generated knowledge, vote or ReAct transcript is ``message.reasoning_content``
+(the field vLLM uses for reasoning models, which clients show folded); everything else
+(strategy, extracted answer, ReAct steps, candidates with their reward-model scores, token
+count, the ranking task made from the candidates) is in a top-level ``kaizen`` object that
+OpenAI clients ignore and keep (``completion.model_extra["kaizen"]``). Keys of ``kaizen``: see
+``StrategySpec`` (strategy, n, temperature, shots, selection, max_steps, max_tokens).
+
+Strategies are plain synchronous code: they run in a worker thread and reach the engine
+through ``EngineSampler``, which submits each generation to the server's event loop, so many
+samples of one request are decoded in the engine's shared batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kaizen.config import arg
+from kaizen.prompting.strategy import StrategyError, StrategySpec, Toolkit, run_strategy
+from kaizen.prompting.types import Completion, StrategyResult, as_conversation
+
+
+@dataclass(frozen=True)
+class PromptingConfig:
+    """Prompting strategies of the chat API (``kaizen serve --prompting.KEY``)."""
+
+    strategy: str | None = arg(None, "Default strategy for requests without a 'kaizen' field, as NAME or NAME@K "
+                                     "(e.g. self_consistency@8); none: plain sampling.")
+    reward_model: str | None = arg(None, "Reward model directory for best_of_n (`kaizen rm` output).")
+    documents: list[str] = arg([], "Files ({'text'} JSONL or .txt) that react's search tool searches with BM25.")
+    pool: str | None = arg(None, "Example pool for few_shot / few-shot cot: SFT JSONL ('format' direct / cot rows).")
+    store_rankings: bool = arg(False, "Store best_of_n's candidates (4..9 distinct ones) as ranking tasks for labelers.")
+    max_samples: int = arg(16, "Most samples one request may ask for (n of self_consistency / best_of_n).")
+
+
+class EngineSampler:
+    """The ``Sampler`` interface over the server's engine, for code running in a worker thread."""
+
+    def __init__(self, state, loop: asyncio.AbstractEventLoop, seed: int | None = None):
+        self.state, self.loop, self.seed = state, loop, seed
+        self.calls = 0
+
+    def complete(self, conversations: Sequence[Sequence[dict]], *, n: int = 1, temperature: float = 0.0,
+                 max_tokens: int = 128) -> list[list[Completion]]:
+        from kaizen.serve.engine import SamplingParams
+        from kaizen.serve.runtime import chat_prompt, collect
+
+        jobs = []
+        for conv in conversations:
+            ids = chat_prompt(self.state, as_conversation(conv))
+            for j in range(n):
+                seed = None if self.seed is None else self.seed + 1000 * self.calls + j
+                params = SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed, logprobs=0)
+                jobs.append(asyncio.run_coroutine_threadsafe(collect(self.state, ids, params), self.loop))
+        self.calls += 1
+        outs = [job.result() for job in jobs]
+        done = [Completion(o.text.strip(), o.completion_tokens, sum(ev.logprob or 0.0 for ev in o.events),
+                           o.finish_reason or "stop") for o in outs]
+        return [done[i * n:(i + 1) * n] for i in range(len(conversations))]
+
+
+@dataclass
+class _Runtime:
+    toolkit: Toolkit
+    default: StrategySpec | None
+
+
+def runtime(state) -> _Runtime:
+    """The server's strategy tools, loaded on first use (the RM and the BM25 index take seconds)."""
+    rt = state.__dict__.get("_prompting")
+    if rt is None:
+        cfg: PromptingConfig = getattr(state.cfg, "prompting", None) or PromptingConfig()
+        kit = Toolkit()
+        if cfg.documents:
+            from kaizen.prompting.tools import DocumentStore
+
+            kit.store = DocumentStore.from_files(cfg.documents)
+        if cfg.pool:
+            from kaizen.prompting.examples import ExamplePool
+
+            kit.pool = ExamplePool.from_file(cfg.pool, formats=("direct",))
+            kit.cot_pool = ExamplePool.from_file(cfg.pool, formats=("cot",))
+        if cfg.reward_model:
+            from kaizen.reward import load_reward_model
+
+            kit.scorer = load_reward_model(cfg.reward_model, device="cpu")
+        rt = _Runtime(kit, StrategySpec.parse(cfg.strategy) if cfg.strategy else None)
+        state.__dict__["_prompting"] = rt
+    return rt
+
+
+def wants_strategy(state, body) -> bool:
+    """Does this request go through a strategy (a ``kaizen`` field, or a server default)?"""
+    cfg = getattr(state.cfg, "prompting", None)
+    return getattr(body, "kaizen", None) is not None or bool(cfg and cfg.strategy)
+
+
+def request_spec(state, body) -> StrategySpec:
+    from kaizen.serve.errors import APIError
+
+    cfg: PromptingConfig = getattr(state.cfg, "prompting", None) or PromptingConfig()
+    extra = getattr(body, "kaizen", None)
+    try:
+        if extra is None:
+            spec = runtime(state).default
+        elif not isinstance(extra, dict):
+            raise StrategyError("kaizen: expected an object such as {\"strategy\": \"self_consistency\", \"n\": 8}")
+        else:
+            spec = StrategySpec.from_dict(extra)
+        if spec.strategy in ("self_consistency", "best_of_n") and spec.n > cfg.max_samples:
+            raise StrategyError(f"kaizen.n: {spec.n} is more than this server allows ({cfg.max_samples})")
+        if spec.temperature is None and body.temperature is not None:
+            spec = StrategySpec(**{**spec.__dict__, "temperature": body.temperature})
+        if spec.max_tokens is None and (body.max_completion_tokens or body.max_tokens):
+            spec = StrategySpec(**{**spec.__dict__, "max_tokens": body.max_completion_tokens or body.max_tokens})
+    except StrategyError as e:
+        raise APIError(400, str(e), param=str(e).split(":")[0]) from None
+    return spec
+
+
+def _public(r: StrategyResult, task_id: int | None) -> dict:
+    return {"strategy": r.strategy, "answer": r.answer, "reasoning": r.reasoning,
+            "steps": [s.__dict__ for s in r.steps],
+            "candidates": [{"text": c.text, "answer": c.answer, "score": c.score, "tokens": c.tokens,
+                            "mean_logprob": round(c.mean_logprob, 4)} for c in r.candidates],
+            "tokens": r.tokens, "calls": r.calls, "finish_reason": r.finish_reason, "ranking_task_id": task_id}
+
+
+def _store_ranking(state, messages: list[dict], r: StrategyResult, user_id: int) -> int | None:
+    """Best-of-N's distinct candidates, best first, as a ranking task (K = 4..9) for labelers."""
+    from kaizen.data.records import MAX_ANSWERS
+    from kaizen.serve import tasks
+
+    texts: list[str] = []
+    scores: list[float] = []
+    for c in r.candidates:  # sorted by score already
+        if c.text.strip() and c.text not in texts and len(texts) < MAX_ANSWERS:
+            texts.append(c.text)
+            scores.append(c.score)
+    if len(texts) < tasks.MIN_RANK_K:
+        return None
+    with state.db.session() as s:
+        [task] = tasks.create_tasks(s, [(messages, texts)], "rank", len(texts), 1, False,
+                                    {"source": r.strategy, "rm_scores": scores, "model": state.engine.model_name},
+                                    user_id)
+        return task.id
+
+
+async def chat_completion(state, request, body, messages: list[dict], who, ctx):
+    """``/v1/chat/completions`` through a strategy: an OpenAI-shaped response (or SSE stream)."""
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.responses import StreamingResponse
+
+    from kaizen.serve.errors import APIError
+    from kaizen.serve.runtime import chat_prompt, unless_disconnected
+
+    spec = request_spec(state, body)
+    rt = runtime(state)
+    prompt_ids = chat_prompt(state, messages)
+    sampler = EngineSampler(state, asyncio.get_running_loop(), body.seed)
+    n = body.n or 1
+    try:
+        results = await unless_disconnected(request, run_in_threadpool(run_strategy, spec, sampler, [messages] * n,
+                                                                       rt.toolkit))
+    except StrategyError as e:
+        raise APIError(400, str(e), param="kaizen." + str(e).split(":")[0]) from None
+    cfg: PromptingConfig = getattr(state.cfg, "prompting", None) or PromptingConfig()
+    extras, choices = [], []
+    for i, r in enumerate(results):
+        task_id = None
+        if cfg.store_rankings and r.candidates and r.candidates[0].score is not None:
+            task_id = await run_in_threadpool(_store_ranking, state, messages, r, who.user_id)
+        text = state.filters.on_response(r.text, messages, ctx)
+        finish = "length" if r.finish_reason == "length" else "stop"
+        choices.append({"index": i, "message": {"role": "assistant", "content": text, "refusal": None,
+                                                "reasoning_content": r.reasoning},
+                        "logprobs": None, "finish_reason": finish})
+        extras.append(_public(r, task_id))
+    head = {"id": "chatcmpl-" + secrets.token_hex(12), "created": int(time.time()), "model": state.engine.model_name}
+    used = sum(r.tokens for r in results)
+    usage = {"prompt_tokens": len(prompt_ids), "completion_tokens": used, "total_tokens": len(prompt_ids) + used}
+    kaizen = extras[0] if n == 1 else {"choices": extras}
+    if not body.stream:
+        return {**head, "object": "chat.completion", "choices": choices, "usage": usage, "kaizen": kaizen}
+
+    def sse(obj) -> str:
+        return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
+
+    async def events():  # the answer exists only once the strategy is done: one content chunk per choice
+        for c in choices:
+            m = c["message"]
+            delta = {"role": "assistant", "content": m["content"], "reasoning_content": m["reasoning_content"]}
+            yield sse({**head, "object": "chat.completion.chunk",
+                       "choices": [{"index": c["index"], "delta": delta, "logprobs": None, "finish_reason": None}]})
+            yield sse({**head, "object": "chat.completion.chunk",
+                       "choices": [{"index": c["index"], "delta": {}, "logprobs": None, "finish_reason": c["finish_reason"]}]})
+        last = {**head, "object": "chat.completion.chunk", "choices": [], "kaizen": kaizen}
+        if body.stream_options and body.stream_options.include_usage:
+            last["usage"] = usage
+        yield sse(last)
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
