@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ppo": ("kaizen.ppo", "Step 3: PPO with KL penalty and pretraining mix (PPO-ptx)"),
     "dpo": ("kaizen.dpo", "direct preference optimisation from rankings"),
     "loop": ("kaizen.loop", "repeat rank -> RM -> PPO for N rounds"),
-    "eval": ("kaizen.evaluate", "compare models on held-out prompts"),
+    "eval": ("kaizen.eval.stage", "compare any models on any prompts: win rates by gold, RM, LLM or human judges"),
     "serve": ("kaizen.serve.cli", "OpenAI-compatible API, chat and labeling UI"),
     "export": ("kaizen.serve.export", "turn collected feedback into training data"),
     "plot": ("kaizen.plot", "render PNG curves of a run's metrics"),
