@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("kaizen.serve.cli", "OpenAI-compatible API, chat and labeling UI"),
     "export": ("kaizen.serve.export", "turn collected feedback into training data"),
     "plot": ("kaizen.plot", "render PNG curves of a run's metrics"),
+    "registry": ("kaizen.registry", "list, add and promote model versions (lineage, gate, status)"),
     "demo": ("kaizen.demo", "run the loop end to end on the offline demo world"),
 }
 

@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"created {cfg.role} '{user.name}'; API key (shown once): {secret}")
         return 0
+    version = None
+    if cfg.registry:  # the promoted version; a watcher follows newer promotions (serve/registry.py)
+        from kaizen.serve.registry import resolve
+
+        cfg, version = resolve(cfg)
     if not cfg.model:
         raise ConfigError("config key 'model': give the model directory to serve (kaizen serve MODEL_DIR)")
     secret = ensure_admin(db, cfg.admin_name, key=cfg.admin_key, password=cfg.admin_password)
@@ -45,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = load_engine(cfg)
     app = create_app(cfg, engine, db)
+    if version is not None:
+        from kaizen.serve.registry import attach
+
+        attach(app, cfg, version)
     print(f"kaizen serve: {engine.model_name} on http://{cfg.host}:{cfg.port} (db: {cfg.db_url})", file=sys.stderr, flush=True)
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level, timeout_graceful_shutdown=5)
     return 0
