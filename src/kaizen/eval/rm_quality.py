@@ -186,11 +186,16 @@ def write_rm_report(report: dict, out_dir: str | Path) -> Path:
     return path
 
 
+def split_scores(rankings: Sequence, flat: Sequence[float]) -> list[list[float]]:
+    """Answer scores in ranking-major order -> one list per ranking."""
+    out, pos = [], 0
+    for r in rankings:
+        out.append(list(flat[pos:pos + r.k]))
+        pos += r.k
+    return out
+
+
 def score_rankings(rm, rankings: Sequence) -> list[list[float]]:
     """The RM's (bias-normalised) reward for every answer of every ranking (``rm``: kaizen.reward.RewardModel)."""
     flat = rm.score([r.prompt for r in rankings for _ in r.answers], [a for r in rankings for a in r.answers])
-    out, pos = [], 0
-    for r in rankings:
-        out.append(flat[pos:pos + r.k])
-        pos += r.k
-    return out
+    return split_scores(rankings, flat)
