@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
-from kaizen.eval.http import JsonAPI, chat_completion, first_model, split_endpoint
+from kaizen.eval.http import APIRequestError, JsonAPI, chat_completion, first_model, split_endpoint
 from kaizen.eval.judges import Comparison
 from kaizen.eval.prompts import EvalPrompt
 
@@ -94,7 +94,13 @@ class LLMJudge:
         self.mode, self.max_tokens, self.concurrency = mode, max_tokens, concurrency
 
     def _verdict(self, prompt: EvalPrompt, a: str, b: str) -> tuple[float | None, str]:
-        """(P(A better), raw judge output) for one ordering."""
+        """(P(A better), raw judge output) for one ordering; a refused request is an unreadable verdict."""
+        try:
+            return self._ask(prompt, a, b)
+        except APIRequestError as e:  # e.g. one conversation longer than the judge's context
+            return None, f"error: {e}"
+
+    def _ask(self, prompt: EvalPrompt, a: str, b: str) -> tuple[float | None, str]:
         if self.mode == "logprobs":
             choice = chat_completion(self.api, self.model, judge_messages(prompt, a, b, letter_only=True),
                                      max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=20, seed=0)
@@ -111,12 +117,16 @@ class LLMJudge:
         with ThreadPoolExecutor(self.concurrency) as pool:
             first = list(pool.map(lambda j: self._verdict(j[0], j[1], j[2]), jobs))
             swapped = list(pool.map(lambda j: self._verdict(j[0], j[2], j[1]), jobs))
+        errors = [x[1] for x in first + swapped if x[1].startswith("error: ")]
+        if jobs and len(errors) == 2 * len(jobs):
+            raise APIRequestError(f"llm judge {self.api.base_url}: every request failed, e.g. {errors[0][7:]}")
         outcomes = [combine_orders(f[0], s[0]) for f, s in zip(first, swapped)]
         read = [(f[0], s[0]) for f, s in zip(first, swapped) if f[0] is not None and s[0] is not None]
         verdicts = [v for f, s in zip(first, swapped) for v in (f[0], s[0]) if v is not None]
         details = {
             "judge_model": self.model, "mode": self.mode, "verdicts": 2 * len(jobs),
-            "unparsed": 2 * len(jobs) - len(verdicts),
+            "unparsed": 2 * len(jobs) - len(verdicts), "errors": len(errors),
+            "first_error": errors[0][7:] if errors else None,
             # P(the answer shown first wins), over readable verdicts: 0.5 means no position bias.
             "first_position_preference": sum(verdicts) / len(verdicts) if verdicts else None,
             # Both orders name the same winner (or both a tie).
