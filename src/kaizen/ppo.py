@@ -105,6 +105,11 @@ class PPOTrainer:
     def __init__(self, cfg: PPOConfig):
         from kaizen.reward import load_reward_model
 
+        if not cfg.prompts:  # before any model is loaded
+            raise ConfigError("config key 'prompts': give the prompt files PPO samples answers to (--prompts FILE)")
+        if cfg.ptx_coef > 0 and not cfg.ptx_data:
+            raise ConfigError("config key 'ptx_data': PPO-ptx mixes in pretraining text: give --ptx_data FILE "
+                              "(or --ptx_coef 0 for plain PPO)")
         self.cfg = cfg
         self.acc = make_accelerator(resolve_precision(cfg.precision))
         set_seed(cfg.seed)
@@ -133,8 +138,6 @@ class PPOTrainer:
         self.params = SamplingParams(cfg.max_new_tokens, cfg.temperature, cfg.top_p)
 
     def _load_prompts(self):
-        if not self.cfg.prompts:
-            raise ConfigError("config key 'prompts': give the prompt files PPO samples answers to (--prompts FILE)")
         convs = [c for src in self.cfg.prompts for c in load_records(src, "prompt")]
         keep = [c for c in convs if len(self.tokenizer(chat_prompt(self.tokenizer, c), add_special_tokens=False)["input_ids"])
                 <= self.cfg.max_prompt_tokens]
@@ -145,9 +148,6 @@ class PPOTrainer:
         return keep
 
     def _load_ptx(self) -> list[list[int]]:
-        if not self.cfg.ptx_data:
-            raise ConfigError("config key 'ptx_data': PPO-ptx mixes in pretraining text: give --ptx_data FILE "
-                              "(or --ptx_coef 0 for plain PPO)")
         from kaizen.pretrain import tokenize_corpus
 
         texts = [t for src in self.cfg.ptx_data for t in load_records(src, "text")]
