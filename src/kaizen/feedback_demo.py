@@ -155,8 +155,8 @@ def plot_gold_per_round(rounds: list[dict], path: Path) -> Path:
 
 
 def feedback_loop_section(out_dir: str | Path, world_dir: str | Path, served_model: str | Path, seed: int = 0,
-                          chats: int = 160, regenerations: int = 1, max_new_tokens: int = 48,
-                          eval_prompts: int = 200, dpo: DPOConfig = DEFAULT_DPO, users_at_once: int = 8,
+                          chats: int = 120, regenerations: int = 1, max_new_tokens: int = 48,
+                          eval_prompts: int = 200, dpo: DPOConfig = DEFAULT_DPO, users_at_once: int = 16,
                           log=print) -> dict:
     """Serve ``served_model``, let simulated users give feedback over HTTP, run one gated round; the
     demo's ``feedback_loop`` results (see the module docstring)."""
@@ -225,6 +225,7 @@ def feedback_loop_section(out_dir: str | Path, world_dir: str | Path, served_mod
     section = {"rounds": rounds, "chats": len(done), "users": len(labelers), "served_before": served_name,
                "served_after": served_after, "swapped_live": served_after != served_name,
                "skipped": summary.get("reason"), "registry": str(registry), "seconds_chatting": round(t_chat, 1),
+               "seconds_round": summary.get("seconds"),
                "seconds": round(time.perf_counter() - t0, 1)}
     if rounds:
         section["plot"] = str(plot_gold_per_round(rounds, out / "gold_per_round.png"))
