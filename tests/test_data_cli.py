@@ -106,3 +106,35 @@ def test_demo_world_is_handed_to_the_world_builder(monkeypatch):
     monkeypatch.setitem(sys.modules, "kaizen.world.build", fake)
     assert main(["demo-world", "--out", "runs/world", "--help"]) == 0
     assert seen == [["--out", "runs/world", "--help"]]
+
+
+def test_validate_names_an_unknown_key_once_with_the_key_it_was_meant_to_be(tmp_path, capsys):
+    path = write(tmp_path / "pr.jsonl", [{"prompt": "Hi?", "response": "Hello."}, {"prompt": "Q?", "response": "A."}])
+    assert main(["validate", str(path)]) == 0  # readable as prompts: a warning, not a bad row
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"{path}:1: response: warning: unknown key, ignored in 2 rows read as prompt_only (prompt); "
+                   "did you mean 'completion'?",
+                   f"{path}: 2 rows, 2 ok, 0 bad; formats: prompt_only 2"]
+    assert main(["validate", str(path), "--strict"]) == 1  # --strict: warnings fail
+
+
+def test_unknown_key_suggestions_follow_the_format_and_spelling(tmp_path, capsys):
+    from kaizen.data.cli import suggest_key
+
+    assert suggest_key("response", "alpaca", {"instruction", "input"}) == "output"
+    assert suggest_key("response", "alpaca", {"instruction", "input", "output"}) is None  # output is there
+    assert suggest_key("complection", "prompt_only", {"prompt"}) == "completion"
+    assert suggest_key("Question", "prompt_completion", {"completion"}) == "prompt"
+    assert suggest_key("score_chosen", "preference", {"prompt", "chosen", "rejected"}) is None  # an extra column
+    path = write(tmp_path / "pref.jsonl", [{"prompt": "p", "chosen": "a", "rejected": "b", "score_chosen": 8}])
+    assert main(["validate", str(path)]) == 0
+    assert (f"{path}:1: score_chosen: warning: unknown key, ignored in 1 row read as preference "
+            "(prompt + chosen + rejected)\n") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "[]\n"])
+def test_validate_fails_on_an_empty_file(tmp_path, capsys, content):
+    path = tmp_path / ("empty.json" if content.startswith("[") else "empty.jsonl")
+    path.write_text(content)
+    assert main(["validate", str(path)]) == 1
+    assert capsys.readouterr().out.splitlines()[0] == f"{path}: no rows: the file is empty (nothing to train on)"

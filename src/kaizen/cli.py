@@ -9,8 +9,13 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import shlex
 import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from kaizen import __version__
 
@@ -41,14 +46,56 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def best_chat_model(results: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
+    """(name, report) of the chat model with the highest win rate against SFT; None if none has one.
+
+    Few-shot base models are left out: they are not chat models and would be served as one.
+    Ties go to the model listed first (the reference, SFT, comes first in the demo).
+    """
+    chat = [(n, r) for n, r in results.items() if isinstance(r, Mapping) and r.get("prompting", "chat") == "chat"
+            and r.get("win_rate_vs_sft") is not None and r.get("path")]
+    return max(chat, key=lambda item: item[1]["win_rate_vs_sft"]) if chat else None
+
+
+def next_steps(results: Mapping[str, Any], out_dir: str | Path, port: int = 8000) -> str:
+    """What to do after ``kaizen demo`` (or ``kaizen eval``): the exact commands to serve the best
+    model of ``results`` (an evaluation report: model name -> metrics with ``path``), chat with it
+    in a browser or with any OpenAI client, and turn the chat's feedback into the next round."""
+    best = best_chat_model(results)
+    if best is None:
+        return "next: no chat model with a win rate in these results; serve one with `kaizen serve MODEL_DIR`"
+    name, r = best
+    path = shlex.quote(str(r["path"]))
+    ci = r.get("ci95")
+    score = f"win rate vs SFT {r['win_rate_vs_sft']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and ci[1] > ci[0] else "")
+    body = json.dumps({"model": str(r["path"]), "messages": [{"role": "user", "content": "Hello! What can you do?"}]})
+    out = shlex.quote(str(out_dir))
+    return "\n".join([
+        f"next: serve the best chat model, {name} ({score}):",
+        f"  kaizen serve {path} --port {port}",
+        f"  then chat at http://127.0.0.1:{port} (log in with the admin API key it prints on first start),",
+        "  or through the OpenAI API (KAIZEN_KEY=that key; any OpenAI client works the same):",
+        f"  curl http://127.0.0.1:{port}/v1/chat/completions -H \"Authorization: Bearer $KAIZEN_KEY\" \\",
+        f"      -H 'Content-Type: application/json' -d {shlex.quote(body)}",
+        "  the ratings and rankings people give become the next round's data:",
+        "  kaizen export --db_url sqlite:///kaizen-serve.db --out feedback/",
+        f"  kaizen loop --config configs/demo/loop.yaml --rounds 1 --sft_model {out}/sft/model --world {out}/world \\",
+        f"      --ptx_data {out}/world/corpus_train.jsonl --extra_rankings feedback/rankings.jsonl --out runs/loop",
+    ])
+
+
 def _quiet_libraries() -> None:
     """Kaizen prints its own progress; library load reports and per-file bars only bury it."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from transformers.utils import logging as hf_logging
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # also turns off transformers' own bars
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    # Read when transformers is first imported, so `kaizen STAGE --help` need not import it here.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "transformers" in sys.modules:  # already imported (main called in-process): tell it directly
+        from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,19 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import torch
-from accelerate.utils import extract_model_from_parallel, gather_object
-
 from kaizen.config import ConfigError, arg, parse_config
 from kaizen.data.chat import IGNORE_INDEX, tokenize_conversation
 from kaizen.data.formats import load_records
 from kaizen.data.records import Message, PreferencePair
+from kaizen.lazy import lazy_import, no_grad
 from kaizen.losses.dpo import dpo_loss
 from kaizen.losses.sft import sequence_logprob
 from kaizen.models.loading import load_causal_lm, load_tokenizer, resolve_precision
 from kaizen.training.batching import BatchPlan, pad_batch
 from kaizen.training.loop import LossOutput, LoopSettings, fit, make_accelerator
 from kaizen.training.rundir import prepare_run_dir
+
+torch = lazy_import("torch")
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ class DPOConfig:
     precision: str = arg("auto", "auto | fp32 | bf16 | fp16 (auto: bf16 on a GPU that supports it).")
     trust_remote_code: bool = arg(False, "Allow custom model code from the hub.")
     seed: int = arg(0, "Seed for batch order.")
-    eval_every: int = arg(0, "Evaluate on eval_data every N steps (0: at the end only).")
+    eval_every: int = arg(50, "Evaluate on eval_data every N steps, and at the end (0: at the end only). 50: TRL's "
+                              "DPO recipe.")
     save_every: int = arg(100, "Checkpoint every N steps for resume (0: never).")
     log_every: int = arg(10, "Log training metrics every N steps.")
 
@@ -180,12 +181,14 @@ def reference_fn(ref_model: torch.nn.Module | None) -> Callable[[torch.nn.Module
     """``fn(policy, batch) -> [2B]`` reference log-probs: precomputed in the batch if there,
     else from ``ref_model``, else from the policy with its LoRA adapters disabled."""
 
-    @torch.no_grad()
+    @no_grad
     def fn(policy: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if "ref_logps" in batch:
             return batch["ref_logps"]
         if ref_model is not None:
             return sequence_logps(ref_model, batch)
+        from accelerate.utils import extract_model_from_parallel
+
         base = extract_model_from_parallel(policy)  # a plain forward, outside DDP's gradient hooks
         with base.disable_adapter():
             return sequence_logps(base, batch)
@@ -219,7 +222,7 @@ def count_pairs(batch: dict[str, torch.Tensor]) -> int:
     return batch["input_ids"].shape[0] // 2
 
 
-@torch.no_grad()
+@no_grad
 def precompute_reference(model: torch.nn.Module, examples: Sequence[PairExample], pad_id: int, batch_size: int,
                          accelerator, adapters_off: bool = False) -> torch.Tensor:
     """``[N, 2]`` reference (chosen, rejected) log-probs; each process scores its share."""
@@ -234,6 +237,8 @@ def precompute_reference(model: torch.nn.Module, examples: Sequence[PairExample]
             chosen, rejected = sequence_logps(model, batch).float().cpu().chunk(2)
         mine.extend(zip(idx, chosen.tolist(), rejected.tolist()))
     model.train(was_training)
+    from accelerate.utils import gather_object
+
     out = torch.empty(len(examples), 2)
     for i, c, r in gather_object(mine) if accelerator.num_processes > 1 else mine:
         out[i, 0], out[i, 1] = c, r
@@ -248,7 +253,7 @@ def disable_dropout(model: torch.nn.Module) -> None:
             m.p = 0.0
 
 
-@torch.no_grad()
+@no_grad
 def evaluate_pairs(model, examples: Sequence[PairExample], ref: torch.Tensor | None, reference, pad_id: int,
                    batch_size: int, cfg: DPOConfig, accelerator) -> dict[str, float]:
     """Pair-averaged loss and TRL's reward metrics over ``examples``."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
-
 from kaizen.data.chat import render, stop_token_ids
 from kaizen.data.records import Message
+from kaizen.lazy import lazy_import, no_grad
+
+torch = lazy_import("torch")
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def chat_prompt(tokenizer, messages: Sequence[Message]) -> str:
     return render(tokenizer, messages, add_generation_prompt=True)
 
 
-@torch.no_grad()
+@no_grad
 def generate(model, tokenizer, prompts: Sequence[str], params: SamplingParams, batch_size: int = 32,
              seed: int | None = None, stop_strings: Sequence[str] = ()) -> list[Generation]:
     """Sample one answer per prompt (rendered text). Deterministic given ``seed``."""

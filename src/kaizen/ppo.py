@@ -22,14 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from accelerate.utils import set_seed
-from transformers import get_scheduler
-
 from kaizen.config import ConfigError, arg, parse_config
 from kaizen.eval.monitors import MonitorConfig, RewardHackingMonitor
 from kaizen.data.formats import load_records
 from kaizen.generation import SamplingParams, chat_prompt, generate
+from kaizen.lazy import lazy_import, no_grad
 from kaizen.losses.kl import AdaptiveKLController, FixedKLController
 from kaizen.losses.ppo import (apply_eos_penalty, entropy_from_logits, gae, kl_penalty_rewards, masked_mean,
                                masked_whiten, policy_loss, ptx_loss, value_loss)
@@ -43,6 +40,8 @@ from kaizen.training.metrics import MetricsLogger
 from kaizen.training.progress import progress
 from kaizen.training.rundir import prepare_run_dir
 
+torch = lazy_import("torch")
+
 
 @dataclass(frozen=True)
 class PPOConfig:
@@ -54,7 +53,12 @@ class PPOConfig:
     value_model: str | None = arg(None, "Value model init (default: the reward model, as InstructGPT).")
     prompts: list[str] = arg([], "Prompt files / datasets (any format with a prompt); required.")
     ptx_data: list[str] = arg([], "Pretraining text for the ptx term; required unless ptx_coef is 0.")
-    ptx_coef: float = arg(1.0, "γ of the pretraining mix (0 switches it off: plain PPO). InstructGPT used 27.8 in its own loss scale.")
+    # 0.05: OpenRLHF's default for the same term (γ times the token-mean NLL, added to the policy loss).
+    # At 1.0 the term outweighs the PPO loss and pretrains the policy back towards the base model
+    # (docs/demo-world.md); InstructGPT's 27.8 is in its own loss scale and diverges in DeepSpeed-Chat.
+    ptx_coef: float = arg(0.05, "γ of the pretraining mix (0 switches it off: plain PPO). 0.05: OpenRLHF's default "
+                                "for real models; the demo measured 0.1 (configs/demo/ppo_ptx.yaml); 1.0 pretrains "
+                                "the policy back towards the base model.")
     out: str = arg("runs/ppo", "Run directory; the policy is saved to OUT/model.")
     iterations: int = arg(60, "PPO iterations (rollout + update).")
     rollout_batch_size: int = arg(64, "Prompts sampled per iteration.")
@@ -63,7 +67,8 @@ class PPOConfig:
     lr: float = arg(1e-5, "Policy learning rate.")
     value_lr: float = arg(5e-5, "Value model learning rate.")
     warmup_iterations: int = arg(0, "Iterations over which both learning rates warm up linearly from 0.")
-    kl_coef: float = arg(0.02, "β: per-token KL penalty coefficient (InstructGPT: 0.02).")
+    kl_coef: float = arg(0.02, "β: per-token KL penalty coefficient. 0.02: InstructGPT's, for real models; the demo's "
+                               "2M-parameter RM needs 0.3 (at 0.1 PPO finds its blind spots; configs/demo/ppo_ptx.yaml).")
     adaptive_kl: bool = arg(False, "Adapt β towards kl_target (Ziegler et al. 2019).")
     kl_target: float = arg(6.0, "Target KL (nats per answer) of the adaptive controller.")
     kl_horizon: int = arg(10000, "Horizon of the adaptive controller.")
@@ -75,7 +80,8 @@ class PPOConfig:
     whiten_advantages: bool = arg(True, "Normalise advantages per rollout batch.")
     entropy_coef: float = arg(0.0, "Entropy bonus (0: none, as InstructGPT).")
     missing_eos_penalty: float | None = arg(-1.0, "Score given instead of the RM's to answers that never end (none: off).")
-    max_new_tokens: int = arg(48, "Longest sampled answer.")
+    max_new_tokens: int = arg(48, "Longest sampled answer (48 fits the demo's short answers; real chat models need "
+                                  "256 or more, configs/qwen2.5-0.5b/ppo.yaml).")
     temperature: float = arg(1.0, "Sampling temperature of rollouts.")
     top_p: float = arg(1.0, "Nucleus mass of rollouts.")
     max_prompt_tokens: int = arg(384, "Prompts longer than this are skipped (and counted).")
@@ -103,6 +109,9 @@ class PPOTrainer:
     """Holds the four models (policy, reference, value, reward) and runs iterations."""
 
     def __init__(self, cfg: PPOConfig):
+        from accelerate.utils import set_seed
+        from transformers import get_scheduler
+
         from kaizen.reward import load_reward_model
 
         if not cfg.prompts:  # before any model is loaded
@@ -171,7 +180,7 @@ class PPOTrainer:
         lp = token_logprobs(logits, ids[:, 1:])
         return (lp, logits) if with_entropy else lp
 
-    @torch.no_grad()
+    @no_grad
     def _ref_logprobs(self, r: Rollout) -> torch.Tensor:
         if self.ref is not None:
             return self._logprobs(self.ref, r)

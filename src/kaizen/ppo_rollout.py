@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
-
 from kaizen.generation import Generation
+from kaizen.lazy import lazy_import
+
+torch = lazy_import("torch")
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from kaizen.config import ConfigError, arg, parse_config
 from kaizen.data.formats import load_records
+from kaizen.lazy import lazy_import
 from kaizen.models.architectures import Architecture, ModelSize, build_config
 from kaizen.models.loading import load_tokenizer, resolve_precision
 from kaizen.models.tokenizer import train_bpe_tokenizer
@@ -25,6 +24,8 @@ from kaizen.training.batching import BatchPlan, pack_token_stream
 from kaizen.training.lm import lm_loss, mean_nll, padded_batches
 from kaizen.training.loop import LoopSettings, fit
 from kaizen.training.rundir import prepare_run_dir
+
+torch = lazy_import("torch")
 
 
 @dataclass(frozen=True)

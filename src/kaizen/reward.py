@@ -38,12 +38,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from kaizen.config import arg, parse_config
 from kaizen.data.chat import render
 from kaizen.data.formats import load_records
 from kaizen.data.records import Message, Ranking, conversation_to_dicts
+from kaizen.lazy import lazy_import, no_grad
 from kaizen.losses.ranking import ranking_loss, reward_bias, strict_pairs
 from kaizen.models.loading import DTYPES, default_device, load_tokenizer, resolve_precision
 from kaizen.models.scalar_head import load_scalar_model, scalar_head, sequence_scores
@@ -51,6 +50,8 @@ from kaizen.training.batching import BatchPlan, pad_batch
 from kaizen.training.loop import LoopSettings, LossOutput, fit
 from kaizen.training.metrics import MetricsLogger
 from kaizen.training.rundir import prepare_run_dir
+
+torch = lazy_import("torch")
 
 CRITERIA = ("helpful", "truthful", "harmless")
 BIAS_KEY = "kaizen_reward_bias"  # model.config attribute: RewardModel.score subtracts it
@@ -86,7 +87,8 @@ class RewardConfig:
     precision: str = arg("auto", "auto | fp32 | bf16 | fp16 (auto: bf16 on a GPU that supports it).")
     trust_remote_code: bool = arg(False, "Allow custom model code from the hub.")
     seed: int = arg(0, "Seed for batch order and the new head's initialisation.")
-    eval_every: int = arg(0, "Evaluate held-out accuracy every N steps (0: at the end only).")
+    eval_every: int = arg(50, "Evaluate held-out accuracy every N steps, and at the end (0: at the end only). 50: "
+                              "TRL's reward recipe; enough points for a curve in plots/rm.png.")
     save_every: int = arg(100, "Checkpoint every N steps for resume (0: never).")
     log_every: int = arg(10, "Log training metrics every N steps.")
 
@@ -172,7 +174,7 @@ def ranking_batch_loss(model, batch: dict[str, torch.Tensor]) -> LossOutput:
 
 # ---- scoring and evaluation ----------------------------------------------------------------
 
-@torch.no_grad()
+@no_grad
 def score_sequences(model, sequences: Sequence[list[int]], pad_id: int, batch_size: int = 32) -> list[float]:
     """Raw head output at the last token of each sequence (no bias applied), batched by length."""
     device = next(model.parameters()).device

@@ -5,6 +5,9 @@ random model, driven by Debian's Chromium through Playwright (Playwright downloa
 
 Answers come from a random model, so each check that needs a known answer first finds a sampling
 seed whose answer is long, with the OpenAI API on the same server, then gives that seed to the UI.
+Answers are shown as Markdown, so checks of *which* text is shown read the message's
+``data-source`` (the exact text it renders); the Markdown tests check what the rendering makes of it.
+Layout at phone and desktop width, first start and /docs are in test_browser_layout.py.
 """
 
 from __future__ import annotations
@@ -17,41 +20,23 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from tests.serve.browser_kit import browser  # noqa: F401 (the module's browser fixture)
 from tests.serve.conftest import ADMIN_KEY, Server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 STATIC = Path(__file__).parents[2] / "src" / "kaizen" / "serve" / "static"
 XSS = "<img src=x onerror=window.__xss=1><script>window.__xss=2</script>"
 PASSWORDS = {"alice": "alice-password", "lena": "lena-password", "bob": "bob-password"}
 MAX_TOKENS = 24
-# Records the text of the answer being streamed after every DOM change, to see it grow.
+# Records the answer being streamed after every DOM change (the text it renders, and what the
+# page shows of it), to see it grow.
 WATCH_STREAM = """() => {
   window.__seen = [];
+  window.__shown = [];
   new MutationObserver(() => {
     const live = document.querySelector('#messages .streaming .msg-text');
-    if (live) window.__seen.push(live.textContent);
-  }).observe(document.querySelector('#messages'), {subtree: true, childList: true, characterData: true});
+    if (live) { window.__seen.push(live.dataset.source); window.__shown.push(live.textContent); }
+  }).observe(document.querySelector('#messages'), {subtree: true, childList: true, characterData: true, attributes: true});
 }"""
-
-
-def need_chromium():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: `apt-get install -y chromium` (make test installs it in CI)")
-    pytest.importorskip("playwright.sync_api", reason="pip install playwright (the Python package only)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    yield chromium
-    chromium.close()
-    pw.stop()
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +112,17 @@ def wait_idle(page) -> None:
     page.wait_for_selector("body[data-busy='false']", state="attached")
 
 
+def act(page, label: str, message: str = ".msg.assistant") -> None:
+    """Click an action of ``message`` the way a person does: point at the message (actions show on
+    hover or focus only), then click the button named ``label``."""
+    msg = page.locator(message).last
+    msg.locator(".msg-card").hover()
+    msg.locator(".msg-actions").get_by_role("button", name=label, exact=True).click()
+
+
 def shown(page) -> list[tuple[str, str]]:
     """(role, text) of each message on the visible branch."""
-    return [(m.get_attribute("data-role"), m.query_selector(".msg-text").text_content())
+    return [(m.get_attribute("data-role"), m.query_selector(".msg-text").get_attribute("data-source"))
             for m in page.query_selector_all("#messages .msg")]
 
 
@@ -193,6 +186,8 @@ def test_chat_streams_regenerates_and_switches(page, ui, tmp_path):
     seen = page.evaluate("window.__seen")
     grew = [s for i, s in enumerate(seen) if s and (i == 0 or s != seen[i - 1])]
     assert len(grew) >= 3 and all(answer_a.startswith(s) for s in grew), seen  # shown token by token
+    painted = [s for s in page.evaluate("window.__shown") if s]
+    assert painted, "the answer was not shown while it streamed"  # repainted once per frame, so maybe few times
     assert shown(page) == [("user", "hello"), ("assistant", answer_a)]
     cid = current_id(page)
     stored = conversation(ui, "alice", cid)
@@ -202,7 +197,7 @@ def test_chat_streams_regenerates_and_switches(page, ui, tmp_path):
     assert page.inner_text("#title") == "hello"
 
     sampling(page, seed=seed_b)
-    page.click(".msg.assistant >> text=Regenerate")
+    act(page, "Regenerate")
     wait_idle(page)
     assert page.inner_text(".msg.assistant .switcher .pos") == "2/2"
     assert shown(page)[1] == ("assistant", answer_b)
@@ -211,7 +206,7 @@ def test_chat_streams_regenerates_and_switches(page, ui, tmp_path):
     assert page.inner_text(".msg.assistant .switcher .pos") == "1/2" and shown(page)[1] == ("assistant", answer_a)
     page.click(".msg.assistant [aria-label='Next alternative']")
     assert page.inner_text(".msg.assistant .switcher .pos") == "2/2" and shown(page)[1] == ("assistant", answer_b)
-    page.click(".msg.assistant >> text=Keep this one")
+    act(page, "Keep this one")
     page.wait_for_selector(".msg.assistant .badge.good")
     answers = [m for m in conversation(ui, "alice", cid)["messages"] if m["role"] == "assistant"]
     assert [(m["content"], m["chosen"]) for m in answers] == [(answer_a, False), (answer_b, True)]
@@ -228,7 +223,7 @@ def test_edit_branches_and_multi_turn(page, ui):
     page.click("#new-chat")
     send(page, "what is two plus two")
     cid = current_id(page)
-    page.click(".msg.user >> text=Edit")
+    act(page, "Edit", ".msg.user")
     page.fill(".msg.user .edit-box", "what is two plus three")
     page.click("text=Save & submit")
     wait_idle(page)
@@ -257,7 +252,7 @@ def test_thumbs_up_with_reason_persists(page, ui):
     page.click("#new-chat")
     send(page, "write a short poem about the sea")
     cid = current_id(page)
-    page.click(".msg.assistant [aria-label='Good answer']")
+    act(page, "Good answer")
     page.fill(".msg.assistant .reason-input", "short and on topic")
     page.click(".msg.assistant >> text=Save reason")
     page.wait_for_selector(".msg.assistant .saved")
@@ -268,7 +263,7 @@ def test_thumbs_up_with_reason_persists(page, ui):
     page.wait_for_selector(".msg.assistant .thumb.up.active")
     assert page.get_attribute(".msg.assistant [aria-label='Good answer']", "aria-pressed") == "true"
     assert page.input_value(".msg.assistant .reason-input") == "short and on topic"
-    page.click(".msg.assistant [aria-label='Bad answer']")  # changing your mind replaces the rating
+    act(page, "Bad answer")  # changing your mind replaces the rating
     page.wait_for_selector(".msg.assistant .thumb.down.active")
     answer = [m for m in conversation(ui, "alice", cid)["messages"] if m["role"] == "assistant"][0]
     assert answer["rating"]["value"] == -1
@@ -291,7 +286,7 @@ def test_markup_in_messages_is_shown_as_text(page, ui):
     sampling(page)
     send(page, XSS + "\nagain")  # typed into the composer and streamed back
     assert shown(page)[-2] == ("user", XSS + "\nagain")
-    page.locator(".msg.user").last.get_by_role("button", name="Edit").click()
+    act(page, "Edit", ".msg.user")
     assert page.input_value(".msg.user .edit-box") == XSS + "\nagain"
     page.wait_for_timeout(300)  # a broken <img> would have fired onerror by now
     assert page.locator("#messages img, #messages script, #conversations img").count() == 0
@@ -409,3 +404,171 @@ def test_ui_code_never_parses_html():
     assert scripts
     for path in scripts:
         assert not sinks.search(path.read_text()), f"{path.name} uses an HTML sink"
+    # HTML is made in one place, markdown.js, and each piece of it goes through DOMPurify.
+    makers = [p.name for p in scripts if re.search(r"vendor/(marked|highlight)/", p.read_text())]
+    assert makers == ["markdown.js"], makers
+    source = (STATIC / "js" / "markdown.js").read_text()
+    assert re.search(r"DOMPurify\.sanitize\(marked\.parse\(", source)
+    assert re.search(r"const html = hljs\.highlight\(.*\n.*DOMPurify\.sanitize\(html, CODE_ONLY\)", source)
+
+
+MARKDOWN = """# Heading
+
+Some **bold** and *italic* and `inline <b>code</b>`.
+
+- one
+- two
+
+| a | b |
+|---|---|
+| 1 | 2 |
+
+```python
+def add(a, b):
+    return a + b  # <img src=x onerror=window.__xss=11>
+```
+
+```html
+<script>window.__xss=12</script><img src=x onerror=window.__xss=13>
+```
+
+<script>window.__xss=14</script>
+
+<img src=x onerror=window.__xss=15>
+
+<a href="javascript:window.__xss=16">raw link</a> <iframe src="javascript:window.__xss=17"></iframe>
+<svg onload=window.__xss=18></svg> <div style="position:fixed;inset:0" onmouseover="window.__xss=19">cover</div>
+
+[js link](javascript:window.__xss=20) [JS link](JaVaScRiPt:window.__xss=21) [data link](data:text/html,<script>x</script>)
+[ok link](https://example.com/page) <javascript:window.__xss=22> [relative](/api/admin/users)
+![pixel](x" onerror="window.__xss=23) ![tracker](https://example.com/t.png)
+"""
+PYTHON_CODE = "def add(a, b):\n    return a + b  # <img src=x onerror=window.__xss=11>"
+# Every element and attribute name inside the rendered Markdown, to look for what must not be there
+# (the page's own icons are SVG, so the check is on what the renderer made).
+DOM_NAMES = """() => [...document.querySelectorAll('#messages .markdown *')].map((e) =>
+  [e.tagName.toLowerCase(), [...e.attributes].map((a) => a.name)])"""
+
+
+def markdown_chat(ui, content: str = MARKDOWN) -> str:
+    with ui.as_user("alice") as c:
+        cid = c.post("/api/conversations", json={}).json()["conversation"]["id"]
+        user = c.post(f"/api/conversations/{cid}/messages", json={"content": "show me markdown", "generate": False}).json()
+        c.post(f"/api/conversations/{cid}/messages",
+               json={"content": content, "role": "assistant", "parent_id": user["user_message"]["id"]})
+    return cid
+
+
+@pytest.mark.browser
+def test_markdown_answers_render_safely(page, ui):
+    cid = markdown_chat(ui)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=ui.url)
+    login(page, ui, "alice")
+    page.click(f"#conversations .conv[data-id='{cid}']")
+    md = page.wait_for_selector(".msg.assistant .msg-text.markdown")
+    assert shown(page)[1] == ("assistant", MARKDOWN)
+    assert page.inner_text(".msg.assistant h1") == "Heading"
+    assert page.inner_text(".msg.assistant strong") == "bold" and page.inner_text(".msg.assistant em") == "italic"
+    assert page.inner_text(".msg.assistant p code") == "inline <b>code</b>"
+    assert page.locator(".msg.assistant ul > li").all_inner_texts() == ["one", "two"]
+    assert page.locator(".msg.assistant .table-wrap table td").all_inner_texts() == ["1", "2"]
+
+    blocks = page.locator(".msg.assistant .code-block")
+    assert blocks.count() == 2
+    assert blocks.nth(0).locator(".code-lang").inner_text() == "python"
+    assert blocks.nth(0).locator("pre code").text_content() == PYTHON_CODE + "\n"
+    assert blocks.nth(0).locator("pre code .hljs-keyword").first.inner_text() == "def"  # highlighted
+    assert blocks.nth(1).locator("pre code").text_content() == (
+        "<script>window.__xss=12</script><img src=x onerror=window.__xss=13>\n")  # HTML in a fence is text
+
+    text = md.text_content()  # raw HTML in the answer is shown, as characters
+    for raw in ("<script>window.__xss=14</script>", "<img src=x onerror=window.__xss=15>",
+                '<a href="javascript:window.__xss=16">raw link</a>', "<svg onload=window.__xss=18></svg>"):
+        assert raw in text, raw
+    names = page.evaluate(DOM_NAMES)
+    tags = {tag for tag, _ in names}
+    assert not tags & {"script", "img", "iframe", "svg", "object", "embed", "style", "form"}, tags
+    assert not [attrs for _, attrs in names if any(a.startswith("on") or a in ("style", "srcdoc") for a in attrs)]
+    links = page.eval_on_selector_all(".msg.assistant .markdown a", "as => as.map((a) => [a.textContent, "
+                                      "a.getAttribute('href'), a.target, a.rel])")
+    with_href = [(t, href, target, rel) for t, href, target, rel in links if href is not None]
+    assert with_href == [("ok link", "https://example.com/page", "_blank", "noopener noreferrer nofollow"),
+                         ("tracker", "https://example.com/t.png", "_blank", "noopener noreferrer nofollow")]
+    assert {t for t, href, _, _ in links if href is None} >= {"js link", "JS link", "data link", "relative"}
+    for a in page.query_selector_all(".msg.assistant .markdown a:not([href])"):
+        a.click()  # the links whose URL was dropped do nothing
+    page.mouse.move(5, 400)
+    page.wait_for_timeout(300)  # a handler that slipped through would have run by now
+    assert page.evaluate("window.__xss") is None
+
+    blocks.nth(0).locator(".copy-code").click()  # a code block's copy button copies its code, exactly
+    page.wait_for_selector(".copy-code >> text=Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == PYTHON_CODE
+    act(page, "Copy")  # the message's copy action copies its Markdown
+    page.wait_for_selector(".toast >> text=Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == MARKDOWN
+
+
+OPACITY_IS = "([selector, value]) => getComputedStyle(document.querySelector(selector)).opacity === value"
+
+
+@pytest.mark.browser
+def test_actions_show_on_hover_or_focus_and_toasts_can_be_dismissed(page, ui):
+    cid = markdown_chat(ui, "A plain answer.")
+    login(page, ui, "alice")
+    page.click(f"#conversations .conv[data-id='{cid}']")
+    page.wait_for_selector(".msg.assistant .msg-text")
+    copy_user = ".msg.user [aria-label='Copy']"
+    page.mouse.move(5, 400)
+    page.wait_for_function(OPACITY_IS, arg=[copy_user, "0"])  # no permanent row of buttons
+    page.hover(".msg.user .msg-card")
+    page.wait_for_function(OPACITY_IS, arg=[copy_user, "1"])
+    page.mouse.move(5, 400)
+    page.wait_for_function(OPACITY_IS, arg=[copy_user, "0"])
+    page.focus("#input")
+    page.keyboard.press("Shift+Tab")  # from the composer back into the last answer's actions, by keyboard
+    assert page.evaluate("document.activeElement.closest('.msg.assistant .msg-actions') !== null")
+    page.wait_for_function("() => getComputedStyle(document.activeElement).opacity === '1'")  # shown once focused
+
+    page.route("**/api/messages/*/rating", lambda route: route.fulfill(
+        status=500, content_type="application/json", body=json.dumps({"error": {"message": "rating store is down"}})))
+    act(page, "Good answer")
+    page.wait_for_selector(".toast.error >> text=rating store is down")
+    page.click(".toast.error [aria-label='Dismiss']")
+    page.wait_for_selector(".toast.error", state="detached")
+    act(page, "Good answer")
+    page.wait_for_selector(".toast.error")
+    page.click("#new-chat")  # an error about the last chat does not stay over the next one
+    page.wait_for_selector(".toast", state="detached")
+    page.unroute("**/api/messages/*/rating")
+
+
+@pytest.mark.browser
+def test_model_picker_follows_v1_models(page, ui):
+    login(page, ui, "alice")
+    page.wait_for_selector(".empty")
+    assert not page.is_visible("#model-picker")  # one model: no picker, its name instead
+    assert page.inner_text(".empty h2") == f"Chat with {ui.model}"
+    sampling(page, max_tokens=4)
+    page.click("#new-chat")
+    send(page, "hello")
+    assert page.inner_text(".msg.assistant .model-name") == ui.model
+
+    models = {"object": "list", "data": [{"id": ui.model, "object": "model", "created": 0, "owned_by": "kaizen"},
+                                         {"id": "ppo-round-2", "object": "model", "created": 0, "owned_by": "kaizen"}]}
+    page.route("**/v1/models", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                            body=json.dumps(models)))
+    page.goto(ui.url + "/index.html")
+    page.wait_for_selector("#model-picker", state="visible")
+    assert page.locator("#model-picker option").all_inner_texts() == [ui.model, "ppo-round-2"]
+    page.select_option("#model-picker", "ppo-round-2")
+    assert page.inner_text(".empty h2") == "Chat with ppo-round-2"
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/messages")) as sent:
+        page.fill("#input", "hello again")
+        page.press("#input", "Enter")
+    wait_idle(page)
+    assert json.loads(sent.value.post_data)["model"] == "ppo-round-2"  # the server is asked for the picked model
+    page.goto(ui.url + "/index.html")  # a new chat: the choice is remembered
+    page.wait_for_selector("#model-picker", state="visible")
+    assert page.input_value("#model-picker") == "ppo-round-2"
+    page.unroute("**/v1/models")

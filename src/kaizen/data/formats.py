@@ -94,6 +94,8 @@ class ValidationReport:
     issues: list[DataIssue] = field(default_factory=list)
     warnings: list[DataIssue] = field(default_factory=list)
     extra_keys: set[str] = field(default_factory=set)  # columns no format reads (conversion drops them)
+    extra_key_first: dict[str, tuple[int | None, str]] = field(default_factory=dict)  # key -> (first line, format)
+    extra_key_rows: Counter[str] = field(default_factory=Counter)  # key -> rows that hold it
     guessed_prompts: int = 0  # plain-text implicit preferences: prompt split off by their shared start
 
     @property
@@ -130,7 +132,11 @@ def _scan(source: str | Path, kind: str | None, split: str = "train", limit: int
                 fmt = _format(row)
                 report.formats[fmt] += 1
                 first_line.setdefault(fmt, line)
-                report.extra_keys |= {k for k, v in row.items() if v is not None} - KNOWN_KEYS[fmt]
+                extra = {k for k, v in row.items() if v is not None} - KNOWN_KEYS[fmt]
+                report.extra_keys |= extra
+                report.extra_key_rows.update(extra)
+                for k in extra:
+                    report.extra_key_first.setdefault(k, (line, fmt))
                 report.guessed_prompts += fmt == "preference_implicit" and isinstance(row.get("chosen"), str)
             except _Bad:
                 pass  # the parser below reports it with file and line

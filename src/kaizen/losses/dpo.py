@@ -22,8 +22,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
-import torch.nn.functional as F
+from kaizen.lazy import lazy_import
+
+torch = lazy_import("torch")
+F = lazy_import("torch.nn.functional")
+
 
 DPOLossType = Literal["sigmoid", "ipo", "hinge"]
 

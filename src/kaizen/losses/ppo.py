@@ -21,9 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
-
+from kaizen.lazy import lazy_import
 from kaizen.losses.sft import masked_lm_loss
+
+torch = lazy_import("torch")
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
+from kaizen.lazy import lazy_import
+
+torch = lazy_import("torch")
+
 
 IGNORE_INDEX = -100
 

@@ -8,9 +8,10 @@ and the demo's model are real Llama / GPT-2 / Qwen2 / GPT-NeoX models that `tran
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from transformers import GPT2Config, GPTNeoXConfig, LlamaConfig, PretrainedConfig, Qwen2Config
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 Architecture = Literal["llama", "gpt2", "qwen2", "gpt_neox"]
 ARCHITECTURES: tuple[str, ...] = ("llama", "gpt2", "qwen2", "gpt_neox")
@@ -27,6 +28,8 @@ class ModelSize:
 
 def build_config(arch: str, size: ModelSize, vocab_size: int, bos_token_id: int, eos_token_id: int,
                  pad_token_id: int) -> PretrainedConfig:
+    from transformers import GPT2Config, GPTNeoXConfig, LlamaConfig, Qwen2Config
+
     h, n, heads = size.hidden_size, size.num_layers, size.num_heads
     special = dict(bos_token_id=bos_token_id, eos_token_id=eos_token_id, pad_token_id=pad_token_id)
     if arch == "llama" or arch == "qwen2":

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Literal
-
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from typing import TYPE_CHECKING, Literal
 
 from kaizen.data.chat import ensure_chat_template, stop_token_ids
+from kaizen.lazy import lazy_import
+
+torch = lazy_import("torch")
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
@@ -50,10 +53,27 @@ def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+class _Dtypes(Mapping):
+    """Precision name -> torch dtype, looked up when used (importing this module does not import torch)."""
+
+    _NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+    def __getitem__(self, precision: str):
+        return getattr(torch, self._NAMES[precision])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._NAMES)
+
+    def __len__(self) -> int:
+        return len(self._NAMES)
+
+
+DTYPES = _Dtypes()
 
 
 def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
     tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     ensure_chat_template(tok)
     return tok
@@ -62,6 +82,8 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
 def load_causal_lm(name_or_path: str, dtype: str = "fp32", trust_remote_code: bool = False,
                    attn_implementation: str | None = None) -> PreTrainedModel:
     """Any causal LM on the hub or on disk; weights stay in `dtype` (mixed precision is the trainer's job)."""
+    from transformers import AutoModelForCausalLM
+
     kwargs = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation

@@ -9,14 +9,21 @@ pooling never depends on where the pad token is: the reward is the head at the l
 
 from __future__ import annotations
 
-import torch
-from transformers import AutoModelForSequenceClassification, PreTrainedModel
+from typing import TYPE_CHECKING
+
+from kaizen.lazy import lazy_import
+
+torch = lazy_import("torch")
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
-def load_scalar_model(name_or_path: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False) -> PreTrainedModel:
-    """A causal LM (new head, randomly initialised) or an existing RM, as a one-output classifier."""
+def load_scalar_model(name_or_path: str, dtype: torch.dtype | None = None, trust_remote_code: bool = False) -> PreTrainedModel:
+    """A causal LM (new head, randomly initialised) or an existing RM, as a one-output classifier (fp32 by default)."""
+    from transformers import AutoModelForSequenceClassification
+
     model = AutoModelForSequenceClassification.from_pretrained(
-        name_or_path, num_labels=1, dtype=dtype, trust_remote_code=trust_remote_code)
+        name_or_path, num_labels=1, dtype=dtype or torch.float32, trust_remote_code=trust_remote_code)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id if isinstance(model.config.eos_token_id, int) else 0
     return model

@@ -1,14 +1,21 @@
-"""Login, logout, the caller's profile and keys; health and info for the UI (no auth)."""
+"""Login, logout, the caller's profile and keys; health and info for the UI (no auth).
+
+First start: ``kaizen serve`` prints a one-time sign-in link for an admin without a password
+(``issue_login_link``); the login page trades it for a session at ``POST /api/login/link``.
+"""
 
 from __future__ import annotations
+
+import secrets
+import time
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from kaizen import __version__
-from kaizen.serve.auth import (COOKIE, SESSION_DAYS, Principal, authenticate, hash_password, new_key, require,
-                               verify_password)
+from kaizen.serve.auth import (COOKIE, SESSION_DAYS, Principal, authenticate, hash_key, hash_password, new_key,
+                               require, verify_password)
 from kaizen.serve.db import ApiKey, User
 from kaizen.serve.errors import APIError, not_found
 from kaizen.serve.runtime import state_of
@@ -16,12 +23,18 @@ from kaizen.serve.store import key_dict, user_dict
 
 router = APIRouter(prefix="/api", tags=["account"])
 STRICT = ConfigDict(strict=True, extra="ignore")
+LINK_MINUTES = 30  # long enough to open the link after the model has loaded, short enough to be worthless later
 
 
 class Login(BaseModel):
     model_config = STRICT
     username: str
     password: str
+
+
+class LinkLogin(BaseModel):
+    model_config = STRICT
+    token: str = Field(max_length=256)
 
 
 class PasswordChange(BaseModel):
@@ -61,6 +74,41 @@ def login(body: Login, request: Request, response: Response):
     return out
 
 
+def issue_login_link(app, db, name: str, minutes: float = LINK_MINUTES) -> str | None:
+    """A one-time sign-in token for the user ``name`` if they have no password yet, else None.
+
+    Single use and expiring; only its hash is kept, in the server's memory, so a restart
+    invalidates it (and prints a new one while the password is still unset).
+    """
+    with db.reader() as s:
+        user = s.scalar(select(User).where(User.name == name))
+        if user is None or user.disabled or user.password_hash:
+            return None
+    token = secrets.token_urlsafe(32)
+    links = getattr(app.state, "login_links", None)
+    if links is None:
+        links = app.state.login_links = {}
+    links[hash_key(token)] = (name, time.monotonic() + minutes * 60)
+    return token
+
+
+@router.post("/login/link")
+def login_with_link(body: LinkLogin, request: Request, response: Response):
+    entry = getattr(request.app.state, "login_links", {}).pop(hash_key(body.token), None)  # pop: single use
+    if entry is None or entry[1] < time.monotonic():
+        raise APIError(401, "This sign-in link was already used or has expired. Restart `kaizen serve` for a new "
+                            "one, or sign in with the admin's API key.", code="invalid_login_link")
+    with state_of(request).db.session() as s:
+        user = s.scalar(select(User).where(User.name == entry[0]))
+        if user is None or user.disabled:
+            raise APIError(401, "This sign-in link's user no longer exists or is disabled.", code="invalid_login_link")
+        token, _ = new_key(s, user.id, name="login link", kind="session")
+        out = {"token": token, "user": user_dict(user), "has_password": bool(user.password_hash)}
+    response.set_cookie(COOKIE, token, max_age=SESSION_DAYS * 86400, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https")
+    return out
+
+
 @router.post("/logout")
 def logout(request: Request, response: Response, who: Principal = Depends(authenticate)):
     with state_of(request).db.session() as s:
@@ -74,7 +122,8 @@ def logout(request: Request, response: Response, who: Principal = Depends(authen
 @router.get("/me")
 def me(request: Request, who: Principal = Depends(require("user"))):
     with state_of(request).db.reader() as s:
-        return {"user": user_dict(s.get(User, who.user_id))}
+        user = s.get(User, who.user_id)
+        return {"user": user_dict(user), "has_password": bool(user.password_hash)}
 
 
 @router.post("/me/password")

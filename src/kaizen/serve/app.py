@@ -12,6 +12,7 @@ import contextlib
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
@@ -44,13 +45,20 @@ def create_app(cfg: ServeConfig, engine, db: Database | None = None,
         for t in list(state.background):
             t.cancel()
 
-    app = FastAPI(title="Kaizen", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="Kaizen", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="OpenAI-compatible API, chat, labeling and admin for a Kaizen model. "
                               "Guide: docs/serve-api.md.")
     app.state.kaizen = state
     errors.install(app)
     for module in (openai_api, account_api, chat_api, labeling_api, admin_api):
         app.include_router(module.router)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():  # Swagger UI from static/vendor, not FastAPI's default CDN, so /docs works offline
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="Kaizen API",
+                                   swagger_js_url="/vendor/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/vendor/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="/vendor/swagger-ui/favicon-32x32.png")
     if (STATIC / "index.html").exists():
         app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")
     else:

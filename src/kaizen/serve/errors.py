@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+if TYPE_CHECKING:  # imported where used, so `kaizen export --help` (store -> errors) does not load fastapi
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
 
 log = logging.getLogger("kaizen.serve")
 
@@ -36,6 +37,8 @@ def not_found(what: str) -> APIError:
 
 
 def error_response(err: APIError) -> JSONResponse:
+    from fastapi.responses import JSONResponse
+
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
 
@@ -59,6 +62,10 @@ def _validation_error(exc: RequestValidationError) -> APIError:
 
 
 def install(app: FastAPI) -> None:
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError):
         return error_response(exc)

@@ -10,9 +10,10 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
-
 from kaizen.data.chat import IGNORE_INDEX
+from kaizen.lazy import lazy_import
+
+torch = lazy_import("torch")
 
 
 @dataclass(frozen=True)

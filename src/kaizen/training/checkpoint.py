@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from accelerate import Accelerator
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 
 class StageCheckpointer:

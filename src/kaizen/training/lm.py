@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-import torch
-
+from kaizen.lazy import lazy_import, no_grad
 from kaizen.losses.sft import count_target_tokens, masked_lm_loss
 from kaizen.training.batching import pad_batch
 from kaizen.training.loop import LossOutput
+
+torch = lazy_import("torch")
 
 
 def lm_loss(model, batch: dict[str, torch.Tensor]) -> LossOutput:
@@ -19,7 +20,7 @@ def lm_loss(model, batch: dict[str, torch.Tensor]) -> LossOutput:
     return LossOutput(loss_sum, count_target_tokens(batch["labels"]), num_tokens=int(batch["attention_mask"].sum()))
 
 
-@torch.no_grad()
+@no_grad
 def mean_nll(model, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
     """Token-averaged NLL and perplexity of ``model`` over ``batches`` (input_ids, attention_mask, labels)."""
     device = next(model.parameters()).device

@@ -24,18 +24,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState
-from accelerate.utils import set_seed
-from transformers import get_scheduler
-
+from kaizen.lazy import lazy_import
 from kaizen.losses.sft import count_target_tokens
 from kaizen.training.batching import BatchPlan
 from kaizen.training.checkpoint import StageCheckpointer
 from kaizen.training.metrics import MetricsLogger
 from kaizen.training.progress import progress
+
+torch = lazy_import("torch")
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 
 @dataclass
@@ -104,6 +104,9 @@ def save_trained(acc: Accelerator, model: torch.nn.Module, tokenizer, out_dir: s
 
 
 def make_accelerator(precision: str) -> Accelerator:
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
     mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision]
     state = AcceleratorState._shared_state
     if state and state.get("_mixed_precision", mp) != mp:
@@ -131,6 +134,9 @@ def fit(
     ``should_stop(step)`` lets a caller interrupt after a step (tests simulate a kill with it).
     ``count_items(batch)`` gives the items ``loss_fn`` will sum over (default: target tokens).
     """
+    from accelerate.utils import set_seed
+    from transformers import get_scheduler
+
     count_items = count_items or (lambda batch: count_target_tokens(batch["labels"]))
     run_dir = Path(run_dir)
     acc = accelerator or make_accelerator(settings.precision)

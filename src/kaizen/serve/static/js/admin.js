@@ -2,11 +2,10 @@
 // the guidelines, exports of training files; users and keys are in users.js.
 
 import * as api from "./api.js";
-import {$, clear, h, nav, showError, toast, turn, when} from "./ui.js";
+import {$, clear, h, page, showError, toast, turn, when} from "./ui.js";
 import {setupUsers} from "./users.js";
 
-const user = await api.requireLogin("admin");
-nav(user, "admin.html");
+await page("admin", "admin.html");
 const pct = (x) => (x === null || x === undefined ? "–" : `${(100 * x).toFixed(1)}%`);
 
 $("#refresh").addEventListener("click", () => refresh());
@@ -133,8 +132,9 @@ async function loadExport() {
     h("span", {class: "muted", dataset: {count: name}}, ` ${n} record${n === 1 ? "" : "s"}`)))));
 }
 
+// A table in a box that scrolls sideways on a narrow screen (the page itself never does).
 export function table(head, rows, id = null) {
-  return h("table", {id},
+  return h("div", {class: "table-wrap"}, h("table", {id},
     h("thead", {}, h("tr", {}, head.map((x) => h("th", {}, x)))),
-    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((x) => h("td", {}, x instanceof Node ? x : String(x)))))));
+    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((x) => h("td", {}, x instanceof Node ? x : String(x))))))));
 }

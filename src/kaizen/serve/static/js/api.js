@@ -27,6 +27,12 @@ export function setToken(value, remember) {
   (remember ? localStorage : sessionStorage).setItem(TOKEN, value);
 }
 
+// A new token for the same sign-in (a password change answers one and ends the old sessions):
+// kept where the old one was, so "keep me signed in" still holds.
+export function renewToken(value) {
+  if (value) setToken(value, localStorage.getItem(TOKEN) !== null);
+}
+
 export function clearToken() {
   sessionStorage.removeItem(TOKEN);
   localStorage.removeItem(TOKEN);
@@ -121,20 +127,17 @@ export async function download(path, filename) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
-// The signed-in user, or a redirect to the login page. `role` is the least role the page needs.
+// The signed-in user (with `has_password`), or a redirect to the login page. Pages that need a
+// role check it with ui.page(), which tells a user without it instead of redirecting.
 const RANK = {user: 0, labeler: 1, admin: 2};
 
-export async function requireLogin(role = "user") {
+export async function requireLogin() {
   if (!token()) {
     toLogin();
     return new Promise(() => {});  // the page is being replaced
   }
-  const {user} = await get("/api/me");
-  if (RANK[user.role] < RANK[role]) {
-    location.replace("index.html");
-    return new Promise(() => {});
-  }
-  return user;
+  const me = await get("/api/me");
+  return {...me.user, has_password: me.has_password};
 }
 
 export const hasRole = (user, role) => RANK[user.role] >= RANK[role];

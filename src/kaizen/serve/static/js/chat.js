@@ -1,17 +1,20 @@
-// The chat page: conversation list, one conversation's visible branch, streaming answers,
-// regenerate / edit (new branches), thumbs with reasons, and export.
+// The chat page: conversation list (a drawer on narrow screens), one conversation's visible
+// branch, streaming answers, regenerate / edit (new branches), thumbs with reasons, export, and a
+// model picker when the server serves several models (GET /v1/models).
 
 import * as api from "./api.js";
 import {renderMessage, streamingMessage} from "./message.js";
 import {Tree} from "./tree.js";
-import {$, clear, h, nav, showError, toast, when} from "./ui.js";
+import {$, clear, clearToasts, copyText, h, page, showError, toast, when} from "./ui.js";
 
 const SETTINGS = "kaizen.sampling";
-const state = {conv: null, tree: new Tree(), busy: null};
+const MODEL = "kaizen.model";
+const state = {conv: null, tree: new Tree(), busy: null, models: []};
 
-const user = await api.requireLogin();
-nav(user, "index.html");
+await page("user", "index.html");
 const info = await api.get("/api/info");
+state.models = await api.get("/v1/models").then((r) => r.data.map((m) => m.id)).catch(() => []);
+if (!state.models.length) state.models = [info.model];
 
 // --- conversations ------------------------------------------------------------------------
 
@@ -31,6 +34,8 @@ async function refreshList() {
 
 async function open(id) {
   if (state.busy) return;
+  clearToasts();  // a message about the last chat does not belong over the next one
+  drawer(false);
   state.conv = null;
   state.tree = new Tree();
   if (id) {
@@ -65,6 +70,32 @@ function renderHead() {
   $("#save-system").hidden = !c;
   $("#system-box").open = !c;
   $("#system-summary").textContent = c && c.system_prompt ? "System prompt (set)" : "System prompt";
+  if (c && c.model && state.models.includes(c.model)) $("#model-picker").value = c.model;
+}
+
+// --- models -------------------------------------------------------------------------------
+
+// The model answers come from: the picker's choice when there are several, else the only one.
+const currentModel = () => (state.models.length > 1 ? $("#model-picker").value : state.models[0]);
+
+function setupModels() {
+  const picker = $("#model-picker");
+  clear(picker, state.models.map((id) => h("option", {value: id}, id)));
+  const saved = localStorage.getItem(MODEL);
+  if (saved && state.models.includes(saved)) picker.value = saved;
+  $("#model-pick").hidden = state.models.length < 2;
+  picker.addEventListener("change", () => {
+    localStorage.setItem(MODEL, picker.value);
+    if (!state.tree.path().length) render();
+  });
+}
+
+// The conversation list is a drawer below 760 px (see kaizen.css); `open` false closes it.
+function drawer(open) {
+  document.body.classList.toggle("sidebar-open", open);
+  $("#sidebar-toggle").setAttribute("aria-expanded", String(open));
+  $("#backdrop").hidden = !open;
+  if (open) $("#new-chat").focus();
 }
 
 // --- rendering ----------------------------------------------------------------------------
@@ -77,6 +108,8 @@ const handlers = {
   regenerate: (parentId) => generate(`/api/conversations/${state.conv.id}/regenerate`, {parent_id: parentId}),
   rate,
   reason: (m, reason) => rate(m, m.rating.value, reason),
+  copy: async (m) => toast(await copyText(m.content) ? "Copied to the clipboard." : "Could not copy: select the text instead.",
+                           "info", 1500),
   choose: async (m) => {
     try {
       await api.post(`/api/messages/${m.id}/choose`);
@@ -91,7 +124,7 @@ function render(untilId = null) {
   const path = state.tree.path(untilId);
   clear(list, path.map((m) => renderMessage(state.tree, m, handlers, Boolean(state.busy))));
   if (!path.length && !state.busy) {
-    list.append(h("div", {class: "empty"}, h("h2", {}, `Chat with ${info.model}`),
+    list.append(h("div", {class: "empty"}, h("h2", {}, `Chat with ${currentModel()}`),
       h("p", {class: "muted"}, "Answers you rate, regenerate, edit or keep become training data for the next model.")));
   }
   list.scrollTop = list.scrollHeight;
@@ -127,12 +160,13 @@ async function generate(path, body) {
   let live = null;
   let finished = false;
   try {
-    for await (const ev of api.stream(path, {...body, ...sampling(), stream: true}, controller.signal)) {
+    const model = state.models.length > 1 ? {model: currentModel()} : {};
+    for await (const ev of api.stream(path, {...body, ...sampling(), ...model, stream: true}, controller.signal)) {
       if (ev.type === "user_message") {
         state.tree.add(ev.message);
       } else if (ev.type === "start") {
         render(ev.parent_id);
-        live = streamingMessage();
+        live = streamingMessage(currentModel());
         $("#messages").append(live.el);
       } else if (ev.type === "delta") {
         live.append(ev.content);
@@ -216,6 +250,9 @@ $("#input").addEventListener("keydown", (e) => {
 });
 $("#stop").addEventListener("click", () => state.busy && state.busy.abort());
 $("#new-chat").addEventListener("click", () => open(null));
+$("#sidebar-toggle").addEventListener("click", () => drawer(!document.body.classList.contains("sidebar-open")));
+$("#backdrop").addEventListener("click", () => drawer(false));
+document.addEventListener("keydown", (e) => { if (e.key === "Escape") drawer(false); });
 $("#save-system").addEventListener("click", async () => {
   try {
     const {conversation} = await api.patch(`/api/conversations/${state.conv.id}`, {system_prompt: $("#system-prompt").value});
@@ -251,5 +288,6 @@ function setupSettings() {
 }
 
 setupSettings();
+setupModels();
 await refreshList();
 await open(new URLSearchParams(location.hash.slice(1)).get("c"));

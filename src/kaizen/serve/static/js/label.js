@@ -4,10 +4,10 @@
 import * as api from "./api.js";
 import {compareBoard} from "./compare.js";
 import {rankingBoard} from "./rank.js";
-import {$, clear, h, markdown, nav, showError, toast, turn, when} from "./ui.js";
+import {renderMarkdown} from "./markdown.js";
+import {$, clear, h, page, showError, toast, turn, when} from "./ui.js";
 
-const user = await api.requireLogin("labeler");
-nav(user, "label.html");
+await page("labeler", "label.html");
 let submitted = 0;
 let guidelinesShown = null;
 
@@ -89,5 +89,5 @@ function demonstration() {
 function showGuidelines(text) {
   if (text === guidelinesShown) return;
   guidelinesShown = text;
-  clear($("#guidelines"), markdown(text));
+  clear($("#guidelines"), renderMarkdown(text, {breaks: false}));  // the guidelines are wrapped by hand
 }

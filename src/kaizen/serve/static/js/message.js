@@ -1,26 +1,37 @@
-// One chat message: its text (always as text), the "< 2/3 >" switcher between alternatives, and
-// its actions. `on` holds the chat's callbacks: switchTo, edit, regenerate, rate, reason, choose, answer.
+// One chat message: its text (the user's as plain text, the assistant's as sanitised Markdown),
+// the "< 2/3 >" switcher between alternatives, and its actions, which show on hover or keyboard
+// focus (on touch screens: on the last answer, or the message tapped). `on` holds the chat's
+// callbacks: switchTo, edit, regenerate, rate, reason, choose, copy.
 
+import {fillMarkdown} from "./markdown.js";
 import {h, icon} from "./ui.js";
 
 const BADGES = {length: "cut off at max tokens", cancelled: "stopped", content_filter: "filtered"};
 
+// The message's text element; `data-source` keeps the exact text it shows (tests and copy read it).
+function body(m) {
+  if (m.role !== "assistant") return h("div", {class: "msg-text plain", dataset: {source: m.content}}, m.content);
+  return fillMarkdown(h("div", {class: "msg-text markdown", dataset: {source: m.content}}), m.content);
+}
+
 export function renderMessage(tree, m, on, busy) {
   const siblings = tree.siblings(m);
   const index = siblings.findIndex((s) => s.id === m.id);
-  const text = h("div", {class: "msg-text"}, m.content);
-  const el = h("article", {class: `msg ${m.role}`, dataset: {id: m.id, role: m.role}},
-    h("div", {class: "msg-head"},
+  const text = body(m);
+  const el = h("article", {class: `msg ${m.role}`, tabindex: "-1", dataset: {id: m.id, role: m.role}},
+    h("div", {class: "msg-card"}, h("div", {class: "msg-head"},
       h("span", {class: "role"}, m.role === "user" ? "You" : "Assistant"),
+      m.role === "assistant" && m.model ? h("span", {class: "model-name", title: "Model that wrote this answer"}, m.model) : null,
       siblings.length > 1 ? switcher(siblings, index, on, busy) : null,
       m.source === "human" ? h("span", {class: "badge"}, "written by you") : null,
       BADGES[m.finish_reason] ? h("span", {class: "badge warn"}, BADGES[m.finish_reason]) : null,
       m.role === "assistant" && m.chosen && siblings.length > 1 ? h("span", {class: "badge good"}, "kept") : null),
-    text);
-  const actions = h("div", {class: "msg-actions"});
+    text));
+  const actions = h("div", {class: "msg-actions", role: "toolbar", "aria-label": "Message actions"});
   const editor = () => edit(el, text, m, on);
+  actions.append(action("copy", "Copy", "Copy the text", () => on.copy(m), false));
   if (m.role === "user") {
-    actions.append(h("button", {class: "ghost", onclick: editor, disabled: busy}, "Edit"));
+    actions.append(action("edit", "Edit", "Edit and send again (a new branch)", editor, busy));
     if (!tree.hasAnswer(m)) {
       actions.append(h("button", {class: "ghost", onclick: () => on.regenerate(m.id), disabled: busy}, "Generate answer"));
     }
@@ -29,8 +40,8 @@ export function renderMessage(tree, m, on, busy) {
     actions.append(
       thumb("up", 1, value, m, on, busy),
       thumb("down", -1, value, m, on, busy),
-      h("button", {class: "ghost", onclick: () => on.regenerate(m.parent_id), disabled: busy}, "Regenerate"),
-      h("button", {class: "ghost", onclick: editor, disabled: busy, title: "Write the answer you wanted"}, "Edit"));
+      action("regenerate", "Regenerate", "Sample another answer", () => on.regenerate(m.parent_id), busy),
+      action("edit", "Edit", "Write the answer you wanted", editor, busy));
     if (siblings.length > 1 && !m.chosen) {
       actions.append(h("button", {class: "ghost", onclick: () => on.choose(m), disabled: busy,
                                   title: "Mark this alternative as the better one"}, "Keep this one"));
@@ -39,6 +50,11 @@ export function renderMessage(tree, m, on, busy) {
   el.append(actions);
   if (m.rating) el.append(reasonRow(m, on));
   return el;
+}
+
+function action(iconName, label, title, onclick, disabled) {
+  return h("button", {class: `ghost act ${iconName}`, type: "button", "aria-label": label, title, onclick, disabled},
+           icon(iconName));
 }
 
 function switcher(siblings, index, on, busy) {
@@ -53,13 +69,14 @@ function switcher(siblings, index, on, busy) {
 
 function thumb(name, value, current, m, on, busy) {
   const active = current === value;
-  return h("button", {class: `ghost thumb ${name}${active ? " active" : ""}`, "aria-pressed": String(active),
-                      "aria-label": value > 0 ? "Good answer" : "Bad answer", disabled: busy,
-                      onclick: () => on.rate(m, active ? 0 : value)}, icon(name));
+  return h("button", {class: `ghost act thumb ${name}${active ? " active" : ""}`, "aria-pressed": String(active),
+                      "aria-label": value > 0 ? "Good answer" : "Bad answer", title: value > 0 ? "Good answer" : "Bad answer",
+                      disabled: busy, onclick: () => on.rate(m, active ? 0 : value)}, icon(name));
 }
 
 function reasonRow(m, on) {
   const input = h("input", {class: "reason-input", value: m.rating.reason || "", maxlength: 4000,
+                            "aria-label": "Reason for your rating",
                             placeholder: m.rating.value > 0 ? "What was good? (optional)" : "What was wrong? (optional)"});
   const save = () => on.reason(m, input.value.trim());
   input.addEventListener("keydown", (e) => { if (e.key === "Enter") save(); });
@@ -69,7 +86,8 @@ function reasonRow(m, on) {
 
 // Replace the text with an editor; saving sends the new text as a sibling (a new branch).
 function edit(el, text, m, on) {
-  const area = h("textarea", {class: "edit-box", rows: Math.min(12, m.content.split("\n").length + 2), value: m.content});
+  const area = h("textarea", {class: "edit-box", rows: Math.min(12, m.content.split("\n").length + 2), value: m.content,
+                              "aria-label": m.role === "user" ? "Edit your message" : "Your answer"});
   const cancel = () => { form.replaceWith(text); el.classList.remove("editing"); };
   const form = h("div", {class: "editor"}, area,
     h("div", {class: "row"},
@@ -82,11 +100,29 @@ function edit(el, text, m, on) {
   area.focus();
 }
 
-// The answer being streamed: deltas are appended to one text node.
-export function streamingMessage() {
-  const node = document.createTextNode("");
+// The answer being streamed: each delta extends `data-source`, and the Markdown is repainted once
+// per animation frame (however many deltas arrived in it).
+export function streamingMessage(model) {
+  let source = "";
+  let queued = false;
+  const text = h("div", {class: "msg-text markdown", dataset: {source: ""}});
   const el = h("article", {class: "msg assistant streaming", dataset: {role: "assistant"}, "aria-busy": "true"},
-    h("div", {class: "msg-head"}, h("span", {class: "role"}, "Assistant"), h("span", {class: "typing"}, "writing…")),
-    h("div", {class: "msg-text"}, node));
-  return {el, append: (s) => node.appendData(s)};
+    h("div", {class: "msg-card"}, h("div", {class: "msg-head"}, h("span", {class: "role"}, "Assistant"),
+      model ? h("span", {class: "model-name"}, model) : null, h("span", {class: "typing"}, "writing…")),
+    text));
+  const paint = () => {
+    queued = false;
+    fillMarkdown(text, source);
+  };
+  return {
+    el,
+    append(s) {
+      source += s;
+      text.dataset.source = source;
+      if (!queued) {
+        queued = true;
+        requestAnimationFrame(paint);
+      }
+    },
+  };
 }

@@ -39,9 +39,9 @@ async function loadUsers() {
         h("button", {class: "small", onclick: () => newKey(u)}, "New key"), " ",
         h("button", {class: "small", onclick: () => update(u, {disabled: !u.disabled})}, u.disabled ? "Enable" : "Disable")));
   });
-  clear($("#users"), h("table", {},
+  clear($("#users"), h("div", {class: "table-wrap"}, h("table", {},
     h("thead", {}, h("tr", {}, ["Name", "Role", "Created", "API keys", ""].map((x) => h("th", {}, x)))),
-    h("tbody", {}, rows)));
+    h("tbody", {}, rows))));
 }
 
 async function update(u, body) {
