@@ -9,7 +9,17 @@ human), ``metrics`` (pure statistics), ``rm_quality`` (reward-model report), ``m
 (reward-hacking alarms in PPO), ``benchmarks`` (lm-evaluation-harness), ``stage`` (the command).
 """
 
-from kaizen.eval.metrics import mean_ci95
-from kaizen.eval.stage import EvalConfig, evaluate_models, main, run
-
 __all__ = ["EvalConfig", "evaluate_models", "main", "mean_ci95", "run"]
+
+
+def __getattr__(name: str):
+    # Resolved on first use: importing kaizen.eval.monitors (PPO's config) must not load the stage.
+    if name == "mean_ci95":
+        from kaizen.eval.metrics import mean_ci95
+
+        return mean_ci95
+    if name in ("EvalConfig", "evaluate_models", "main", "run"):
+        from kaizen.eval import stage
+
+        return getattr(stage, name)
+    raise AttributeError(f"module 'kaizen.eval' has no attribute {name!r}")

@@ -18,13 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
-
 from kaizen.eval.http import JsonAPI, chat_completion, first_model, split_endpoint
 from kaizen.eval.prompts import EvalPrompt
 from kaizen.generation import SamplingParams, chat_prompt, generate
+from kaizen.lazy import lazy_import, no_grad
 from kaizen.losses.sft import sequence_logprob
 from kaizen.training.batching import pack_token_stream, pad_batch
+
+torch = lazy_import("torch")
 
 Prompting = Literal["chat", "fewshot", "endpoint"]
 # A base model's answer ends at a blank line or the next "Q:", how every example is separated.
@@ -94,7 +95,7 @@ class FewShot:
 class LocalModel:
     """A causal LM on this machine: answers, answer log-probabilities, held-out loss."""
 
-    def __init__(self, spec: ModelSpec, device: torch.device | str | None = None, precision: str = "fp32",
+    def __init__(self, spec: ModelSpec, device=None, precision: str = "fp32",
                  fewshot: FewShot | None = None, trust_remote_code: bool = False):
         from kaizen.models.loading import default_device, load_causal_lm, load_tokenizer, resolve_precision
 
@@ -118,7 +119,7 @@ class LocalModel:
         gens = generate(self.model, self.tokenizer, texts, params, batch_size=batch_size, seed=seed, stop_strings=stops)
         return [Answer(g.text, t, tuple(g.response_ids), g.ended) for t, g in zip(texts, gens)]
 
-    @torch.no_grad()
+    @no_grad
     def answer_logprobs(self, prompt_texts: Sequence[str], responses: Sequence[Sequence[int]],
                         batch_size: int = 16) -> list[float]:
         """Summed log-probability of each response's tokens given its rendered prompt."""
