@@ -29,10 +29,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ppo": ("kaizen.ppo", "Step 3: PPO with KL penalty and pretraining mix (PPO-ptx)"),
     "dpo": ("kaizen.dpo", "direct preference optimisation from rankings"),
     "loop": ("kaizen.loop", "repeat rank -> RM -> PPO for N rounds"),
-    "eval": ("kaizen.evaluate", "compare models on held-out prompts"),
+    "eval": ("kaizen.eval.stage", "compare any models on any prompts: win rates by gold, RM, LLM or human judges"),
     "serve": ("kaizen.serve.cli", "OpenAI-compatible API, chat and labeling UI"),
     "export": ("kaizen.serve.export", "turn collected feedback into training data"),
     "plot": ("kaizen.plot", "render PNG curves of a run's metrics"),
+    "registry": ("kaizen.registry", "list, add and promote model versions (lineage, gate, status)"),
     "demo": ("kaizen.demo", "run the loop end to end on the offline demo world"),
 }
 

@@ -22,7 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaizen.config import arg, parse_config
+from kaizen.config import ConfigError, arg, parse_config
+from kaizen.eval.monitors import MonitorConfig, RewardHackingMonitor
 from kaizen.data.formats import load_records
 from kaizen.generation import SamplingParams, chat_prompt, generate
 from kaizen.lazy import lazy_import, no_grad
@@ -50,8 +51,8 @@ class PPOConfig:
     ref_model: str | None = arg(None, "Frozen reference for the KL penalty (default: the initial policy).")
     reward_model: str = arg("runs/rm/model", "Reward model directory (kaizen rm output).")
     value_model: str | None = arg(None, "Value model init (default: the reward model, as InstructGPT).")
-    prompts: list[str] = arg(["runs/world/prompts_train.jsonl"], "Prompt files / datasets (any format with a prompt).")
-    ptx_data: list[str] = arg(["runs/world/corpus_train.jsonl"], "Pretraining text for the ptx term.")
+    prompts: list[str] = arg([], "Prompt files / datasets (any format with a prompt); required.")
+    ptx_data: list[str] = arg([], "Pretraining text for the ptx term; required unless ptx_coef is 0.")
     # 0.05: OpenRLHF's default for the same term (γ times the token-mean NLL, added to the policy loss).
     # At 1.0 the term outweighs the PPO loss and pretrains the policy back towards the base model
     # (docs/demo-world.md); InstructGPT's 27.8 is in its own loss scale and diverges in DeepSpeed-Chat.
@@ -93,6 +94,7 @@ class PPOConfig:
     save_every: int = arg(20, "Checkpoint every N iterations (0: never).")
     log_every: int = arg(1, "Log every N iterations.")
     trust_remote_code: bool = arg(False, "Allow custom model code from the hub.")
+    monitor: MonitorConfig = arg(MonitorConfig, "Reward-hacking monitors (kaizen.eval.monitors).")
 
 
 def _lora(model, cfg: PPOConfig, task: str):
@@ -112,6 +114,11 @@ class PPOTrainer:
 
         from kaizen.reward import load_reward_model
 
+        if not cfg.prompts:  # before any model is loaded
+            raise ConfigError("config key 'prompts': give the prompt files PPO samples answers to (--prompts FILE)")
+        if cfg.ptx_coef > 0 and not cfg.ptx_data:
+            raise ConfigError("config key 'ptx_data': PPO-ptx mixes in pretraining text: give --ptx_data FILE "
+                              "(or --ptx_coef 0 for plain PPO)")
         self.cfg = cfg
         self.acc = make_accelerator(resolve_precision(cfg.precision))
         set_seed(cfg.seed)
@@ -193,6 +200,7 @@ class PPOTrainer:
         gens = generate(self.acc.unwrap_model(self.policy), self.tokenizer, texts, self.params,
                         batch_size=cfg.rollout_batch_size, seed=cfg.seed * 100_003 + it)
         t_gen = time.perf_counter() - t0
+        self.last_answers = [g.text for g in gens]  # read by the reward-hacking monitor
 
         r = build_rollout(gens, self.tokenizer.pad_token_id, dev)
         scores_raw = torch.tensor(self.reward.score(prompts, [g.text for g in gens]), device=dev)
@@ -283,8 +291,10 @@ def run(cfg: PPOConfig, should_stop=None) -> Path:
     logger = MetricsLogger(run_dir, enabled=trainer.acc.is_main_process)
     bar = progress(cfg.iterations, "ppo" + ("-ptx" if cfg.ptx_coef > 0 else ""), initial=start, unit="it",
                    disable=not trainer.acc.is_main_process)
+    monitor = RewardHackingMonitor(cfg.monitor, trainer, run_dir)
     for it in range(start, cfg.iterations):
         stats = trainer.iteration(it)
+        stats.update(monitor.observe(it + 1, stats, trainer.last_answers))
         bar.update(1)
         bar.set_postfix(reward=f"{stats['reward']:.3f}", kl=f"{stats['kl']:.2f}",
                         gen_s=f"{stats['time_generation_s']:.1f}", train_s=f"{stats['time_training_s']:.1f}")
@@ -295,9 +305,11 @@ def run(cfg: PPOConfig, should_stop=None) -> Path:
         if should_stop is not None and should_stop(it + 1):
             bar.close()
             return run_dir
+        if monitor.should_stop:
+            break
     bar.close()
     logger.close()
-    model_dir = trainer.save(run_dir)
+    model_dir = monitor.final_model(trainer, run_dir)
     from kaizen.training.metrics import read_metrics
 
     last = [r for r in read_metrics(run_dir) if "ppo/reward" in r]

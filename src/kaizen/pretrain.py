@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaizen.config import arg, parse_config
+from kaizen.config import ConfigError, arg, parse_config
 from kaizen.data.formats import load_records
 from kaizen.lazy import lazy_import
 from kaizen.models.architectures import Architecture, ModelSize, build_config
@@ -32,8 +32,8 @@ torch = lazy_import("torch")
 class PretrainConfig:
     """Step 0: tokenizer + decoder-only LM from scratch."""
 
-    corpus: list[str] = arg(["runs/world/corpus_train.jsonl"], "Training text: .txt / .jsonl / .parquet files, a saved dataset dir, or a hub dataset id.")
-    heldout: str | None = arg("runs/world/corpus_heldout.jsonl", "Held-out text for perplexity (same kinds of source); none to skip.")
+    corpus: list[str] = arg([], "Training text: .txt / .jsonl / .parquet files, a saved dataset dir, or a hub dataset id; required.")
+    heldout: str | None = arg(None, "Held-out text for perplexity (same kinds of source); none to skip.")
     out: str = arg("runs/pretrain", "Run directory; the model is saved to OUT/model.")
     tokenizer: str | None = arg(None, "Use this tokenizer (path or hub id) instead of training a byte-level BPE.")
     vocab_size: int = arg(2048, "Vocabulary size of the trained BPE tokenizer.")
@@ -65,6 +65,8 @@ def tokenize_corpus(tokenizer, texts: list[str], block_size: int) -> list[list[i
 def run(cfg: PretrainConfig) -> Path:
     from transformers import AutoModelForCausalLM
 
+    if not cfg.corpus:
+        raise ConfigError("config key 'corpus': give the training text (--corpus FILE ...)")
     run_dir = prepare_run_dir(cfg.out, cfg, "pretrain")
     texts = [t for src in cfg.corpus for t in load_records(src, "text")]
     if cfg.tokenizer:

@@ -45,7 +45,8 @@ class RankConfig:
     """Sample K answers per prompt from a policy and have them ranked."""
 
     policy: str = arg("runs/sft/model", "Chat model that answers (local directory or hub id).")
-    world: str = arg("runs/world", "Demo world directory: prompts and simulated labelers.")
+    world: str | None = arg(None, "Demo world directory: prompts and simulated labelers; required (people rank "
+                                  "in kaizen serve's labeling UI instead).")
     prompts: str | None = arg(None, "Prompt file (any prompt format); none: the world's train prompts. With "
                                     "labeler=world every prompt must be one of the world's.")
     num_prompts: int = arg(0, "Prompts to rank, drawn without replacement with the seed (0: all).")
@@ -151,6 +152,9 @@ def summarize(rankings: list[Ranking], skipped: int, gold: list[list[float]], se
 def run(cfg: RankConfig) -> Path:
     from kaizen.world import DemoWorld
 
+    if not cfg.world:
+        raise ConfigError("config key 'world': kaizen rank's labelers are the demo world's simulated ones "
+                          "(--world DIR); to have people rank, create rank tasks in kaizen serve's labeling UI")
     out = prepare_run_dir(cfg.out, cfg, "rank")
     t0 = time.perf_counter()
     world = DemoWorld.load(cfg.world)

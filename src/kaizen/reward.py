@@ -67,8 +67,8 @@ class RewardConfig:
     eval_data: str | None = arg(None, "Held-out rankings; none: hold out eval_fraction of the prompts.")
     eval_fraction: float = arg(0.1, "Share of prompts held out when eval_data is none (split by prompt text, "
                                     "so every ranking of a prompt lands on the same side).")
-    demonstrations: str | None = arg("runs/world/sft_train.jsonl", "Demonstrations that define reward 0 (the "
-                                     "reward bias); none: the best-ranked training answers stand in.")
+    demonstrations: str | None = arg(None, "Demonstrations that define reward 0 (the reward bias, e.g. the SFT "
+                                           "data); none: the best-ranked training answers stand in.")
     bias_samples: int = arg(1000, "Demonstrations scored for the reward bias (0: all).")
     out: str = arg("runs/rm", "Run directory; the RM is saved to OUT/model.")
     max_length: int = arg(512, "Longest prompt + answer in tokens; longer ones keep their last tokens (the "
@@ -410,6 +410,11 @@ def run(cfg: RewardConfig, should_stop=None) -> Path:
     folded = apply_reward_bias(trained, bias)
     setattr(trained.config, MAX_LENGTH_KEY, max_length)
     _save(acc, trained, result.model if cfg.lora_r == 0 else None, tokenizer, run_dir / "model")
+    if heldout and acc.is_main_process:  # the quality report: calibration, length bias, labelers (eval/rm_quality.py)
+        from kaizen.eval.rm_quality import rm_quality, split_scores, write_rm_report
+
+        flat = score_sequences(trained, [ids for answers in held_ids for ids in answers], pad_id, 4 * cfg.batch_size)
+        write_rm_report(rm_quality(heldout, split_scores(heldout, flat)), run_dir)
 
     ev = result.eval_metrics
     summary = {

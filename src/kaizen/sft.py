@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaizen.config import arg, parse_config
+from kaizen.config import ConfigError, arg, parse_config
 from kaizen.data.chat import tokenize_conversation
 from kaizen.data.formats import load_records
 from kaizen.lazy import lazy_import
@@ -34,8 +34,8 @@ class SFTConfig:
     """Step 1: supervised fine-tuning on demonstrations."""
 
     model: str = arg("runs/pretrain/model", "Causal LM to fine-tune: a local directory or a hub id.")
-    data: list[str] = arg(["runs/world/sft_train.jsonl"], "Demonstration files / dataset dirs / hub ids.")
-    eval_data: str | None = arg("runs/world/sft_heldout.jsonl", "Held-out demonstrations for eval loss; none to skip.")
+    data: list[str] = arg([], "Demonstration files / dataset dirs / hub ids; required.")
+    eval_data: str | None = arg(None, "Held-out demonstrations for eval loss; none to skip.")
     out: str = arg("runs/sft", "Run directory; the model is saved to OUT/model.")
     max_length: int = arg(512, "Longest tokenized conversation; longer ones are truncated (and counted).")
     batch_size: int = arg(16, "Conversations per micro-batch.")
@@ -81,6 +81,8 @@ def _apply_lora(model, cfg: SFTConfig):
 
 
 def run(cfg: SFTConfig, should_stop=None) -> Path:
+    if not cfg.data:
+        raise ConfigError("config key 'data': give the demonstrations to fine-tune on (--data FILE ...)")
     run_dir = prepare_run_dir(cfg.out, cfg, "sft")
     precision = resolve_precision(cfg.precision)
     tokenizer = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)

@@ -46,7 +46,7 @@ class KeyRequest(BaseModel):
 
 class NewTasks(BaseModel):
     model_config = STRICT
-    kind: Literal["rank", "demonstration"] = "rank"
+    kind: Literal["rank", "demonstration", "compare"] = "rank"
     k: int = Field(4, ge=tasks.MIN_RANK_K, le=9)
     replication: int = Field(1, ge=1, le=20)
     generate: bool = True

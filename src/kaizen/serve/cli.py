@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"created {cfg.role} '{user.name}'; API key (shown once): {secret}")
         return 0
+    version = None
+    if cfg.registry:  # the promoted version; a watcher follows newer promotions (serve/registry.py)
+        from kaizen.serve.registry import resolve
+
+        cfg, version = resolve(cfg)
     if not cfg.model:
         raise ConfigError("config key 'model': give the model directory to serve (kaizen serve MODEL_DIR)")
     if problem := model_problem(cfg.model):
@@ -54,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kaizen serve: error: cannot load model '{cfg.model}': {str(e).strip().splitlines()[0]}", file=sys.stderr)
         return 2
     app = create_app(cfg, engine, db)
+    if version is not None:
+        from kaizen.serve.registry import attach
+
+        attach(app, cfg, version)
     from kaizen.serve.account_api import LINK_MINUTES, issue_login_link
 
     if link := issue_login_link(app, db, cfg.admin_name):  # an admin without a password gets in with this once

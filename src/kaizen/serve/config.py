@@ -39,6 +39,9 @@ class ServeConfig:
     claim_minutes: float = arg(60.0, "How long a labeler's claim on a task lasts before others may take it.")
     request_filters: list[str] = arg([], "Request filters, in order, as module:callable returning a filter.")
     response_filters: list[str] = arg([], "Response filters, in order, as module:callable returning a filter.")
+    registry: str | None = arg(None, "Model registry folder (kaizen loop): serve its promoted version and switch to "
+                                     "a newly promoted one without dropping streams in flight.")
+    registry_poll_s: float = arg(5.0, "How often the registry is checked for a newly promoted version.")
     add_user: str | None = arg(None, "Create this user in --db_url, print their API key and exit (no model needed).")
     role: Literal["user", "labeler", "admin"] = arg("user", "Role for --add_user.")
     password: str | None = arg(None, "Password for --add_user (browser login); default: API key only.")

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from kaizen.config import ConfigError, arg, parse_config
 from kaizen.data.jsonl import write_jsonl
 from kaizen.data.records import MAX_ANSWERS, MIN_ANSWERS, Demonstration, Judgement, Ranking, conversation_from_dicts
-from kaizen.serve import store
+from kaizen.serve import compare, store
 from kaizen.serve.db import Assignment, Conversation, Database, Message, Task, User, utcnow
 
 
@@ -73,6 +73,8 @@ def _from_labeling(s, out: Collected) -> None:
             out.demonstrations.append(Demonstration(prompt + conversation_from_dicts(
                 [{"role": "assistant", "content": res["answer"]}]), id=rid))
             continue
+        if task.kind == "compare" and not compare.is_strict(res):
+            continue  # "equal": no preferred answer, so no training pair
         judgements = None
         if res.get("judgements"):
             judgements = [Judgement(j.get("helpful"), j.get("truthful"), j.get("harmless"), tuple(j.get("flags") or ()))

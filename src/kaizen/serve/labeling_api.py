@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from kaizen.data.records import METADATA_FLAGS
-from kaizen.serve import store, tasks
+from kaizen.serve import compare, store, tasks
 from kaizen.serve.auth import Principal, require
 from kaizen.serve.db import Assignment, Task, iso
 from kaizen.serve.errors import APIError
@@ -44,6 +44,7 @@ class Submission(BaseModel):
     all_bad: bool = False
     judgements: list[JudgementIn] | None = None
     answer: str | None = None
+    choice: Literal["A", "B", "tie"] | None = None  # a compare task: the better answer as shown, or a tie
     comment: str = Field("", max_length=4000)
 
 
@@ -62,6 +63,8 @@ def validate(t: Task, body: Submission) -> dict:
         if not body.answer or not body.answer.strip():
             raise APIError(400, "a demonstration needs a non-empty 'answer'", param="answer")
         return {"answer": body.answer, "comment": body.comment}
+    if t.kind == compare.KIND:
+        return compare.result(body.choice, body.comment)
     ranks = body.ranks if body.ranks is not None else ([1] * t.k if body.all_bad else None)
     if ranks is None:
         raise APIError(400, "a ranking needs 'ranks' (or all_bad: true)", param="ranks")
@@ -74,7 +77,7 @@ def validate(t: Task, body: Submission) -> dict:
 
 
 @router.get("/next")
-def next_task(request: Request, kind: Literal["rank", "demonstration"] | None = None, who: Principal = Depends(labeler)):
+def next_task(request: Request, kind: Literal["rank", "demonstration", "compare"] | None = None, who: Principal = Depends(labeler)):
     state = state_of(request)
     with state.db.session() as s:
         claimed = tasks.claim_next(s, who.user_id, kind, state.cfg.claim_minutes)

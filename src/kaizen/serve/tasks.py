@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 
 from kaizen.data.records import MAX_ANSWERS, ROLES
+from kaizen.serve import compare
 from kaizen.serve.db import Assignment, Task, User, iso, utcnow
 from kaizen.serve.engine import SamplingParams
 from kaizen.serve.errors import APIError, not_found
@@ -68,13 +69,16 @@ def create_tasks(s, prompts, kind: str, k: int, replication: int, generate: bool
                  created_by: int) -> list[Task]:
     tasks = []
     for i, (prompt, answers) in enumerate(prompts):
+        if kind == compare.KIND:
+            compare.check_answers(i, answers)
         if kind == "rank" and answers is not None and not MIN_RANK_K <= len(answers) <= MAX_ANSWERS:
             raise APIError(400, f"row {i + 1}: a rank task needs {MIN_RANK_K}..{MAX_ANSWERS} answers, got {len(answers)}")
         if kind == "rank" and answers is None and not generate:
             raise APIError(400, f"row {i + 1}: no 'answers' and generate is false", param="generate")
         status = "generating" if kind == "rank" and answers is None else "open"
-        task = Task(kind=kind, prompt=prompt, answers=answers if kind == "rank" else None,
-                    k=len(answers) if answers and kind == "rank" else (k if kind == "rank" else 0),
+        with_answers = kind in ("rank", compare.KIND)
+        task = Task(kind=kind, prompt=prompt, answers=answers if with_answers else None,
+                    k=len(answers) if answers and with_answers else (k if kind == "rank" else 0),
                     replication=replication, status=status, generation=generation, created_by=created_by,
                     created_at=utcnow())
         s.add(task)

@@ -2,6 +2,7 @@
 // ranking (rank.js) or a demonstration, submit, and move on to the next task.
 
 import * as api from "./api.js";
+import {compareBoard} from "./compare.js";
 import {rankingBoard} from "./rank.js";
 import {renderMarkdown} from "./markdown.js";
 import {$, clear, h, page, showError, toast, turn, when} from "./ui.js";
@@ -33,8 +34,9 @@ async function next() {
     return;
   }
   showGuidelines(task.guidelines);
-  $("#task-title").textContent = task.kind === "rank" ? `Rank ${task.k} answers` : "Write the ideal answer";
-  const work = task.kind === "rank" ? rankingBoard(task) : demonstration();
+  $("#task-title").textContent = task.kind === "rank" ? `Rank ${task.k} answers`
+    : task.kind === "compare" ? "Compare 2 answers" : "Write the ideal answer";
+  const work = task.kind === "rank" ? rankingBoard(task) : task.kind === "compare" ? compareBoard(task) : demonstration();
   const submit = h("button", {class: "primary", id: "submit-task"}, "Submit and next");
   const skip = h("button", {id: "skip-task"}, "Skip");
   submit.addEventListener("click", async () => {
