@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-
 from kaizen.generation import SamplingParams, chat_prompt, generate
+from kaizen.lazy import no_grad
 from kaizen.losses.sft import sequence_logprob
 from kaizen.prompting.types import Completion, as_conversation
 from kaizen.training.batching import pad_batch
@@ -52,7 +51,7 @@ class HFSampler:
         self.generated_tokens += sum(c.tokens for c in outs)
         return [outs[i * n:(i + 1) * n] for i in range(len(texts))]
 
-    @torch.no_grad()
+    @no_grad
     def _logprobs(self, prompts: list[list[int]], responses: list[list[int]]) -> list[float]:
         device = next(self.model.parameters()).device
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
