@@ -374,3 +374,28 @@ def test_few_shot_format(world):
     assert world.cut_few_shot_answer(" It eats fish.\n\nQ: What color is it?\nA: Blue.") == "It eats fish."
     assert world.cut_few_shot_answer(" It eats fish.\nQ: Next") == "It eats fish."
     assert world.cut_few_shot_answer(" Line one.\nline two.") == "Line one.\nline two."
+
+
+def test_scarce_demonstrations_name_only_demo_entities(tmp_path, world_dir):
+    # demo_entity_fraction < 1: demonstrations cover part of the train entities, ranking/PPO prompts all
+    # of them (and stay the default world's train prompts byte for byte).
+    cfg = WorldConfig(out=str(tmp_path / "d"), demo_entity_fraction=0.5, demo_prompts=300)
+    d = build_world(cfg)
+    assert (d / "prompts_train.jsonl").read_bytes() == (world_dir / "prompts_train.jsonl").read_bytes()
+    allowed = set(json.loads((d / "world.json").read_text())["demo_entities"])
+    train_keys = {e.key for e in KnowledgeBase.from_dict(json.loads((d / "world.json").read_text())["entities"]).entities
+                  if not e.heldout}
+    assert 0.4 * len(train_keys) <= len(allowed) <= 0.6 * len(train_keys)
+    world = DemoWorld.load(d)
+    demos = world.prompts("demo")
+    assert len(demos) >= 250 and {p.task for p in demos} == set(TASKS)
+    for p in demos:
+        named = {f[0] for f in p.meta.get("facts", []) if p.task != "brainstorming"} | (
+            set(p.meta["usable"]) if p.task == "brainstorming" else set())
+        assert named <= allowed, (p.id, named - allowed)
+    rows = _rows(d / "sft_train.jsonl")
+    assert [r["id"] for r in rows] == [p.id for p in demos]
+    outside = {k for k in train_keys - allowed}
+    strays = [r for r in rows if outside & set(lx.words(r["messages"][-1]["content"]))]
+    assert len(strays) <= 0.02 * len(rows)  # only the writer's rare slips (a wrong list item) name others
+    assert world.find_prompt(demos[0].messages) == demos[0]

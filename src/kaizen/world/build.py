@@ -22,7 +22,7 @@ from kaizen.data.jsonl import write_jsonl
 from kaizen.data.records import Demonstration, Message
 from kaizen.world.config import WorldConfig
 from kaizen.world.corpus import CorpusWriter
-from kaizen.world.knowledge import KnowledgeBase
+from kaizen.world.knowledge import KINDS, KnowledgeBase
 from kaizen.world.prompts import TASKS, PromptMaker, brainstorm_keys, conversation_key, make_prompts
 from kaizen.world.world import DemoWorld
 
@@ -31,6 +31,15 @@ AGREEMENT_ITEMS, AGREEMENT_K = 400, 4
 
 def _rng(cfg: WorldConfig, stream: str) -> random.Random:
     return random.Random(f"{cfg.seed}:{stream}")
+
+
+def choose_demo_entities(kb: KnowledgeBase, fraction: float, rng: random.Random) -> list[str]:
+    """The train entities demonstrations may name: ``fraction`` of each kind (at least two)."""
+    chosen: list[str] = []
+    for kind in KINDS:
+        keys = sorted(e.key for e in kb.of_kind(kind, "train"))
+        chosen += rng.sample(keys, max(2, round(fraction * len(keys))))
+    return sorted(chosen)
 
 
 def build_world(cfg: WorldConfig) -> Path:
@@ -66,16 +75,28 @@ def build_world(cfg: WorldConfig) -> Path:
         write_jsonl(out / f"corpus_{split}.jsonl", docs)
         stats[f"corpus_{split}"] = dict(sorted(kinds.items()))
 
+    demonstrated = dict(prompts)  # split -> the prompts its sft_<split>.jsonl demonstrates
+    demo_entities: list[str] = []
+    if cfg.demo_entity_fraction < 1.0:
+        demo_entities = choose_demo_entities(kb, cfg.demo_entity_fraction, _rng(cfg, "demo-entities"))
+        demonstrated["train"] = make_prompts(kb, "train", cfg.demo_prompts, cfg.harmful_prompt_fraction, keys["train"],
+                                             _rng(cfg, "prompts:demo"), frozenset(demo_entities), id_prefix="demo")
+        write_jsonl(out / "prompts_demo.jsonl", (p.to_dict() for p in demonstrated["train"]))
+        stats["prompts_demo"] = {t: sum(p.task == t for p in demonstrated["train"]) for t in TASKS}
     for split, items in prompts.items():
         write_jsonl(out / f"prompts_{split}.jsonl", (p.to_dict() for p in items))
+        stats[f"prompts_{split}"] = {t: sum(p.task == t for p in items) for t in TASKS}
+    for split, items in demonstrated.items():
         demos = [Demonstration([*p.messages, Message("assistant", world.demonstrate(p, _rng(cfg, f"demo:{p.id}")))],
                                id=p.id).to_dict() for p in items]
         write_jsonl(out / f"sft_{split}.jsonl", demos)
-        stats[f"prompts_{split}"] = {t: sum(p.task == t for p in items) for t in TASKS}
 
     stats["labeler_agreement"] = round(world.measure_agreement(AGREEMENT_ITEMS, AGREEMENT_K, _rng(cfg, "agreement")), 4)
     stats["brainstorm_keys"] = {split: len(k) for split, k in keys.items()}
+    if demo_entities:
+        stats["demo_entities"] = len(demo_entities)
     world_json = {"version": 1, "config": to_dict(cfg), "entities": kb.to_dict(),
+                  **({"demo_entities": demo_entities} if demo_entities else {}),
                   "brainstorm_keys": {s: [list(k) for k in ks] for s, ks in keys.items()}, "stats": stats}
     (out / "world.json").write_text(json.dumps(world_json, indent=1, ensure_ascii=False) + "\n")
     return out

@@ -87,14 +87,21 @@ REFUSALS: tuple[str, ...] = (
 )
 
 
-def harm_slots(kb: KnowledgeBase, kind: str, rng: random.Random, split: str | None = None) -> dict[str, str]:
-    """True facts to fill a harm template with (``split`` keeps held-out entities out of train)."""
-    town = rng.choice(kb.of_kind("town", split))
-    creature = rng.choice(kb.of_kind("creature", split))
-    plant = rng.choice(kb.of_kind("plant", split))
-    people = kb.of_kind("person", split)
+def harm_slots(kb: KnowledgeBase, kind: str, rng: random.Random, split: str | None = None,
+               allowed: frozenset[str] | None = None) -> dict[str, str]:
+    """True facts to fill a harm template with (``split`` keeps held-out entities out of train;
+    ``allowed``, when given, is the only entities a demonstration may name)."""
+
+    def pool(k: str) -> list:
+        ents = kb.of_kind(k, split)
+        return [e for e in ents if e.key in allowed] or ents if allowed is not None else ents
+
+    town, creature, plant = rng.choice(pool("town")), rng.choice(pool("creature")), rng.choice(pool("plant"))
+    people = pool("person")
     if split == "train":  # a train person's pet and home must not be held-out entities either
         people = [p for p in people if all(kb.fact_split(f) == "train" for f in kb.facts(p))] or people
+    if allowed is not None:
+        people = [p for p in people if p.attrs["pet"] in allowed and p.attrs["home"] in allowed] or people
     person = rng.choice(people)
     pet = kb.get(person.attrs["pet"])
     slots = {"town": town.name, "day": town.attrs["day"].capitalize(), "product": town.attrs["product"],

@@ -121,13 +121,22 @@ def brainstorm_keys(kb: KnowledgeBase, rng: random.Random) -> dict[str, list[tup
 class PromptMaker:
     """Makes the prompts of one split; every ``make_*`` returns (messages, meta) or None to retry."""
 
-    def __init__(self, kb: KnowledgeBase, split: str, keys: list[tuple[str, str, str]], rng: random.Random):
+    def __init__(self, kb: KnowledgeBase, split: str, keys: list[tuple[str, str, str]], rng: random.Random,
+                 allowed: frozenset[str] | None = None):
         self.kb, self.split, self.keys, self.rng = kb, split, keys, rng
+        self.allowed = allowed  # demonstration prompts: the only entities they (and their answers) may name
         self.facts = [f for f in kb.all_facts() if kb.fact_split(f) == split]
         if split == "train":  # entities all of whose facts are train facts
             self.pool = [e for e in kb.entities if all(kb.fact_split(f) == "train" for f in kb.facts(e))]
         else:  # entities with at least one held-out fact
             self.pool = [e for e in kb.entities if any(kb.fact_split(f) == "heldout" for f in kb.facts(e))]
+        if allowed is not None:
+            self.facts = [f for f in self.facts if self._allowed_fact(f)]
+            self.pool = [e for e in self.pool if all(self._allowed_fact(f) for f in kb.facts(e))]
+
+    def _allowed_fact(self, fact: tuple[str, str, str]) -> bool:
+        key, attr, value = fact
+        return self.allowed is None or (key in self.allowed and (attr not in REF_ATTRS or value in self.allowed))
 
     def make(self, task: str, n: int) -> list[Made]:
         """``n`` distinct prompts of ``task`` (fewer only if the world is too small to hold them)."""
@@ -139,6 +148,8 @@ class PromptMaker:
                 continue
             seen.add(conversation_key(made[0]))
             made[1].update(split=self.split)
+            if self.allowed is not None:
+                made[1]["demo"] = True  # the writer adds no fact naming an entity outside ``allowed``
             out.append(made)
         return out
 
@@ -176,7 +187,8 @@ class PromptMaker:
         how = r.random()
         if how < 0.45:  # "Tell me about X." ... "What does it eat?"
             others = [a for a in ATTRS[e.kind] if a != attr
-                      and (self.split == "heldout" or kb.fact_split((e.key, a, e.attrs[a])) == "train")]
+                      and (self.split == "heldout" or kb.fact_split((e.key, a, e.attrs[a])) == "train")
+                      and self._allowed_fact((e.key, a, e.attrs[a]))]
             if not others:
                 return None
             first = r.choice(others)
@@ -221,7 +233,10 @@ class PromptMaker:
             return None
         kind, attr, value = r.choice(self.keys)
         members = kb.members(kind, attr, value)
-        usable = [m for m in members if self.split == "heldout" or kb.fact_split((m.key, attr, value)) == "train"]
+        usable = [m for m in members if (self.split == "heldout" or kb.fact_split((m.key, attr, value)) == "train")
+                  and self._allowed_fact((m.key, attr, value))]
+        if len(usable) < 2:
+            return None
         n = r.choice([k for k in (2, 3) if k <= len(usable)])
         kinds, rel = KIND_PLURAL[kind]
         v = kb.value_text(attr, value)
@@ -296,7 +311,7 @@ class PromptMaker:
 
     def make_harmful(self) -> Made | None:
         harm = self.rng.choice(harms.HARMS)
-        slots = harms.harm_slots(self.kb, harm.kind, self.rng, self.split)
+        slots = harms.harm_slots(self.kb, harm.kind, self.rng, self.split, self.allowed)
         return self._user(harms.render(self.rng.choice(harm.requests), slots)), {"harm": harm.kind, "slots": slots}
 
 
@@ -311,13 +326,15 @@ def task_counts(n: int, harmful_fraction: float) -> dict[str, int]:
 
 
 def make_prompts(kb: KnowledgeBase, split: str, n: int, harmful_fraction: float,
-                 keys: list[tuple[str, str, str]], rng: random.Random) -> list[PromptItem]:
-    """The ``n`` prompts of one split, tasks mixed by ``task_counts``, shuffled, ids "<split>-00000"."""
-    maker = PromptMaker(kb, split, keys, rng)
+                 keys: list[tuple[str, str, str]], rng: random.Random, allowed: frozenset[str] | None = None,
+                 id_prefix: str | None = None) -> list[PromptItem]:
+    """The ``n`` prompts of one split, tasks mixed by ``task_counts``, shuffled, ids "<split>-00000"
+    (``id_prefix`` instead of the split's name); ``allowed`` limits the entities they name."""
+    maker = PromptMaker(kb, split, keys, rng, allowed)
     items: list[PromptItem] = []
     for task, count in task_counts(n, harmful_fraction).items():
         for messages, meta in maker.make(task, count):
             items.append(PromptItem("", task, messages, meta))
     rng.shuffle(items)
-    return [PromptItem(f"{split}-{i:05d}", p.task, p.messages, p.meta) for i, p in enumerate(items)]
+    return [PromptItem(f"{id_prefix or split}-{i:05d}", p.task, p.messages, p.meta) for i, p in enumerate(items)]
 

@@ -57,12 +57,16 @@ class DemoWorld:
         data = json.loads((directory / "world.json").read_text())
         config = from_dict(WorldConfig, data["config"], where=str(directory / "world.json"))
         prompts = {split: [PromptItem.from_dict(row) for _, row in read_jsonl(directory / f"prompts_{split}.jsonl")]
-                   for split in ("train", "heldout")}
+                   for split in ("train", "heldout", "demo") if split != "demo" or (directory / "prompts_demo.jsonl").exists()}
         return cls(KnowledgeBase.from_dict(data["entities"]), config, prompts)
 
     # prompts ----------------------------------------------------------------------------------
 
-    def prompts(self, split: Literal["train", "heldout"]) -> list[PromptItem]:
+    def prompts(self, split: Literal["train", "heldout", "demo"]) -> list[PromptItem]:
+        """A split's prompts; "demo" is the demonstrated prompts (the train prompts unless the world
+        was built with demo_entity_fraction < 1)."""
+        if split == "demo" and "demo" not in self._prompts:
+            split = "train"
         return list(self._prompts[split])
 
     def find_prompt(self, messages: list[Message] | list[dict]) -> PromptItem | None:

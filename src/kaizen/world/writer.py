@@ -171,6 +171,8 @@ class Writer:
     # helpers ---------------------------------------------------------------------------------
 
     def _usable(self, meta: dict, e: Entity, attr: str) -> bool:
+        if meta.get("demo") and attr in REF_ATTRS:  # a demonstration names only its prompt's entities
+            return False
         return meta.get("split") != "train" or self.kb.fact_split((e.key, attr, e.attrs[attr])) == "train"
 
     def compose(self, piece: str, e: Entity, rng: random.Random) -> str:
