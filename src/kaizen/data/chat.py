@@ -43,7 +43,15 @@ def ensure_chat_template(tokenizer) -> None:
 
 
 def _as_dicts(messages: Sequence[Message | dict]) -> list[dict[str, str]]:
-    return [m.to_dict() if isinstance(m, Message) else dict(m) for m in messages]
+    """Role and content only: what a chat template reads (a ``weight`` is the trainer's business)."""
+    rows = [m.to_dict() if isinstance(m, Message) else m for m in messages]
+    return [{"role": r["role"], "content": r["content"]} for r in rows]
+
+
+def _targets(messages: Sequence[Message | dict]) -> list[bool]:
+    """Per turn, whether the loss falls on it: assistant turns without ``weight: 0``."""
+    rows = [m.to_dict() if isinstance(m, Message) else m for m in messages]
+    return [r["role"] == "assistant" and r.get("weight") != 0 for r in rows]
 
 
 def render(tokenizer, messages: Sequence[Message | dict], add_generation_prompt: bool = False) -> str:
@@ -78,7 +86,8 @@ IGNORE_INDEX = -100
 
 def tokenize_conversation(tokenizer, messages: Sequence[Message | dict], max_length: int | None = None,
                           train_on_all: bool = False) -> TokenizedConversation:
-    """Tokenize a conversation so the loss falls on assistant turns only.
+    """Tokenize a conversation so the loss falls on assistant turns only, and only on those not
+    marked ``weight: 0`` (OpenAI's fine-tuning format: earlier turns kept as context).
 
     The rendered text is split at turn boundaries by rendering growing prefixes (the approach
     works for any chat template): for assistant turn i, the text between
@@ -86,12 +95,12 @@ def tokenize_conversation(tokenizer, messages: Sequence[Message | dict], max_len
     target. Each segment is tokenized on its own so boundaries are exact. ``train_on_all``
     takes the loss on every token (plain language modelling of a dialogue).
     """
-    msgs = _as_dicts(messages)
+    msgs, targets = _as_dicts(messages), _targets(messages)
     ensure_chat_template(tokenizer)
     segments: list[tuple[str, bool]] = []  # (text, is_target)
     done = ""
     for i, m in enumerate(msgs):
-        if m["role"] != "assistant":
+        if not targets[i]:
             continue
         prefix = render(tokenizer, msgs[:i], add_generation_prompt=True)
         full = render(tokenizer, msgs[: i + 1])
