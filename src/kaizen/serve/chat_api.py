@@ -33,6 +33,7 @@ class NewConversation(BaseModel):
     model_config = STRICT
     title: str = Field("", max_length=200)
     system_prompt: str = ""
+    model: str | None = None  # which served model the chat starts with (GET /v1/models); default: the first
 
 
 class ConversationPatch(BaseModel):
@@ -48,6 +49,7 @@ class GenerationOptions(BaseModel):
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
     seed: int | None = None
+    model: str | None = None  # a served model's name (GET /v1/models); default: the server's first model
 
 
 class SendMessage(GenerationOptions):
@@ -77,7 +79,7 @@ def list_conversations(request: Request, limit: int = 50, offset: int = 0, who: 
 @router.post("/conversations")
 def create_conversation(request: Request, body: NewConversation | None = None, who: Principal = Depends(user_required)):
     body = body or NewConversation()
-    state = state_of(request)
+    state = state_of(request).for_model(body.model)
     with state.db.session() as s:
         c = Conversation(user_id=who.user_id, title=body.title, system_prompt=body.system_prompt,
                          model=state.engine.model_name, deleted=False)
@@ -162,6 +164,7 @@ async def regenerate(conversation_id: str, body: Regenerate, request: Request, w
 async def _answer(request: Request, state: ServerState, who: Principal, conversation_id: str, parent_id: str,
                   prompt: list[dict], opts: GenerationOptions, user_message: dict | None):
     """Generate the assistant's answer under ``parent_id``, stream it, store it."""
+    state = state.for_model(opts.model)  # one engine for the whole answer, even if the registry swaps
     model = state.engine.model_name
     ctx = FilterContext(who.name, "chat", model)
     filtered = apply_request_filters(state, prompt, ctx)

@@ -36,7 +36,8 @@ def resolve(cfg):
     if v is None:
         raise ConfigError(f"config key 'registry': {cfg.registry} has no promoted version "
                           "(kaizen registry add DIR MODEL --promote registers the first)")
-    return replace(cfg, model=str(v.model_path), served_model_name=model_name(cfg.served_model_name, v.name)), v
+    prefix = cfg.name or cfg.served_model_name  # --name names the series; each version gets its own id
+    return replace(cfg, model=str(v.model_path), served_model_name=model_name(prefix, v.name), name=None), v
 
 
 def _idle(engine) -> bool:
