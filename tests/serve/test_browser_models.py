@@ -1,0 +1,79 @@
+"""Two named models behind one ``kaizen serve`` in a real browser: the login page and the chat name
+them, the picker switches between them, and each answer is stored with the model that wrote it.
+
+    apt-get install -y chromium && pytest -m browser tests/serve/test_browser_models.py
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import httpx
+import pytest
+
+from kaizen.models.identity import write_model_card
+from tests.serve.browser_kit import browser  # noqa: F401 (the module's browser fixture)
+from tests.serve.conftest import ADMIN_KEY, Server
+
+PASSWORD = "alice-password"
+
+
+@pytest.fixture(scope="module")
+def two_model_server(browser, model_dir, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    for run, stage in ((runs / "sft", "sft"), (runs / "round-2" / "ppo_ptx", "ppo")):
+        shutil.copytree(model_dir, run / "model")
+        write_model_card(run, stage, str(model_dir))
+    db_url = f"sqlite:///{runs / 'serve.db'}"
+    srv = Server(runs / "sft" / "model", db_url, runs / "server.log",
+                 "--models", str(runs / "round-2" / "ppo_ptx" / "model"), "--rate_limit_per_minute", "0")
+    srv.db_url = db_url
+    admin = httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
+    r = admin.post("/api/admin/users", json={"name": "alice", "role": "user", "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    yield srv, admin
+    admin.close()
+    srv.stop()
+
+
+@pytest.mark.browser
+def test_the_chat_names_and_switches_served_models(browser, two_model_server):
+    srv, admin = two_model_server
+    assert [m["id"] for m in admin.get("/v1/models").json()["data"]] == ["sft", "ppo_ptx-round-2"]
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(srv.url + "/login.html")
+    page.wait_for_function("document.querySelector('#model-line').textContent.startsWith('Models:')")
+    assert page.inner_text("#model-line").startswith("Models: sft, ppo_ptx-round-2")
+    page.fill("#username", "alice")
+    page.fill("#password", PASSWORD)
+    page.click("#password-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/(index\.html)?$"))
+    page.wait_for_selector("#model-picker", state="visible")
+    assert page.locator("#model-picker option").all_inner_texts() == ["sft", "ppo_ptx-round-2"]
+    if not page.is_visible("#max_tokens"):
+        page.click("#settings summary")
+    page.fill("#max_tokens", "3")
+    for model in ("ppo_ptx-round-2", "sft"):
+        page.select_option("#model-picker", model)
+        page.click("#new-chat")
+        assert page.inner_text(".empty h2") == f"Chat with {model}"
+        page.fill("#input", "hello")
+        page.press("#input", "Enter")
+        page.wait_for_selector("body[data-busy='false'] .msg.assistant .model-name")
+        assert page.inner_text(".msg.assistant .model-name") == model
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+    from sqlalchemy import select
+
+    from kaizen.serve.db import Database, Message
+
+    db = Database(srv.db_url)
+    with db.reader() as s:  # every stored answer names the model that wrote it
+        assert sorted(s.scalars(select(Message.model).where(Message.role == "assistant"))) == ["ppo_ptx-round-2", "sft"]
+    db.close()
