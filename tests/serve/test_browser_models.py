@@ -71,9 +71,10 @@ def test_the_chat_names_and_switches_served_models(browser, two_model_server):
 
     from sqlalchemy import select
 
-    from kaizen.serve.db import Database, Message
+    from kaizen.serve.db import Conversation, Database, Message
 
     db = Database(srv.db_url)
     with db.reader() as s:  # every stored answer names the model that wrote it
         assert sorted(s.scalars(select(Message.model).where(Message.role == "assistant"))) == ["ppo_ptx-round-2", "sft"]
+        assert sorted(s.scalars(select(Conversation.model))) == ["ppo_ptx-round-2", "sft"]  # reopened with its model
     db.close()
