@@ -6,6 +6,7 @@ them, the picker switches between them, and each answer is stored with the model
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -47,7 +48,7 @@ def test_the_chat_names_and_switches_served_models(browser, two_model_server):
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(srv.url + "/login.html")
-    page.wait_for_function("document.querySelector('#model-line').textContent.startsWith('Models:')")
+    page.wait_for_selector("#model-line:has-text('Models:')")  # filled from /api/info (the CSP forbids eval)
     assert page.inner_text("#model-line").startswith("Models: sft, ppo_ptx-round-2")
     page.fill("#username", "alice")
     page.fill("#password", PASSWORD)
@@ -62,10 +63,19 @@ def test_the_chat_names_and_switches_served_models(browser, two_model_server):
         page.select_option("#model-picker", model)
         page.click("#new-chat")
         assert page.inner_text(".empty h2") == f"Chat with {model}"
-        page.fill("#input", "hello")
-        page.press("#input", "Enter")
+        with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/messages")) as sent:
+            page.fill("#input", "hello")
+            page.press("#input", "Enter")
+        assert json.loads(sent.value.post_data)["model"] == model  # the server is asked for the picked model
         page.wait_for_selector("body[data-busy='false'] .msg.assistant .model-name")
         assert page.inner_text(".msg.assistant .model-name") == model
+    page.goto(srv.url + "/index.html")  # a new chat starts with the last model picked
+    page.wait_for_selector("#model-picker", state="visible")
+    assert page.input_value("#model-picker") == "sft"
+    page.wait_for_selector("#conversations .conv >> nth=1")
+    page.locator("#conversations .conv").nth(1).click()  # the older chat, with ppo_ptx: reopened with its model
+    page.wait_for_selector(".msg.assistant .model-name")
+    assert page.input_value("#model-picker") == "ppo_ptx-round-2"
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
 
