@@ -132,7 +132,8 @@ def test_sft_trains_only_on_what_the_user_endorsed(app_client, exported, model_d
         {"role": "system", "content": "Be brief."}, {"role": "user", "content": "first question"},
         {"role": "assistant", "content": bad["content"], "weight": 0}, {"role": "user", "content": "say it properly"},
         {"role": "assistant", "content": "My own answer.", "weight": 1}]
-    assert by_id[f"chat:{own['id']}"]["meta"]["signals"] == ["written"]
+    meta = by_id[f"chat:{own['id']}"]["meta"]
+    assert (meta["signals"], meta["models"], meta["context_models"]) == (["written"], [None], ["tiny-llama"])
     assert by_id[f"chat:{late['id']}"]["messages"][1] == {"role": "assistant", "content": early["content"], "weight": 0}
 
     chat = {r["id"]: r for r in rankings}

@@ -24,7 +24,8 @@ A chat becomes training data only through what its user endorsed (``signals`` be
   alternative, so people continue from whatever is on screen.
 
 Every chat row names, in ``meta``, its conversation, its messages and the model of each answer
-(lineage): ``meta.models`` lists the answers' models (``null`` for an answer a person wrote).
+(lineage): ``meta.models`` lists the answers' models (``null`` for an answer a person wrote), and a
+demonstration's ``meta.context_models`` the models whose answers came before it.
 """
 
 from __future__ import annotations
@@ -165,13 +166,17 @@ def _from_conversation(s, c: Conversation, owner: str, out: Collected, truncated
     for m in messages:
         children[m.parent_id].append(m)
 
-    def context(parent_id: str) -> list[dict] | None:
-        """The branch up to ``parent_id`` as prompt dicts; None if a turn on it is empty (no valid row)."""
+    def branch(parent_id: str) -> list[StoredMessage]:
+        """The turns from the root down to ``parent_id``."""
         path, m = [], by_id.get(parent_id)
         while m is not None:
             path.append(m)
             m = by_id.get(m.parent_id) if m.parent_id else None
-        turns = store.prompt_of(c, path[::-1])
+        return path[::-1]
+
+    def context(parent_id: str) -> list[dict] | None:
+        """The branch up to ``parent_id`` as prompt dicts; None if a turn on it is empty (no valid row)."""
+        turns = store.prompt_of(c, branch(parent_id))
         return turns if all(t["content"].strip() for t in turns) else None
 
     def problem(m: StoredMessage) -> str | None:
@@ -198,10 +203,11 @@ def _from_conversation(s, c: Conversation, owner: str, out: Collected, truncated
             out.not_targets.update(f"{k}: {why}" for k in endorsed)
             continue
         turns = _as_context(conversation_from_dicts(context(m.parent_id)))
-        out.demonstrations.append(Demonstration(
-            turns + [Message("assistant", m.content, 1)], id=f"chat:{m.id}",
-            meta={"source": "chat", "conversation_id": c.id, "message_ids": [m.id], "user": owner,
-                  "signals": endorsed, "models": [m.model]}))
+        meta = {"source": "chat", "conversation_id": c.id, "message_ids": [m.id], "user": owner,
+                "signals": endorsed, "models": [m.model]}
+        if earlier := list(dict.fromkeys(t.model for t in branch(m.parent_id) if t.model)):
+            meta["context_models"] = earlier  # who wrote the answers the user was reacting to
+        out.demonstrations.append(Demonstration(turns + [Message("assistant", m.content, 1)], id=f"chat:{m.id}", meta=meta))
         used[m.id].update(endorsed)
 
     for parent_id, kids in children.items():
