@@ -226,7 +226,7 @@ def closed_round(cfg: LoopConfig, log=print) -> dict:
     log(f"loop: {cand.name} {cand.status}: {result['summary']}")
     return {"version": cand.name, "parent": served.name, "status": cand.status,
             "promoted": cand.status == "promoted", "feedback": counts,
-            "feedback_rows": counts["rankings"] + counts["demonstrations"] + counts["thumbs_up"],
+            "feedback_rows": counts["rankings"] + counts["demonstrations"],  # thumbs up are demonstrations
             "win_rate_vs_served": result["gate"]["win_rate"], "ci95": result["gate"]["ci95"],
             "gate": result["gate"], "eval": result["eval"], "seconds": round(time.perf_counter() - t0, 1)}
 
