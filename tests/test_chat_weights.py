@@ -33,6 +33,9 @@ def test_weight_zero_turns_carry_no_label(tiny_tokenizer):
                                                         for m in ROW["messages"]])
     assert unweighted.input_ids == tc.input_ids  # the weight changes labels only, never the rendered text
     assert _target_text(tiny_tokenizer, unweighted) == f"it is mirepa .{END}\nyou are welcome{END}\n"
+    # Training on the whole dialogue still leaves a weight-0 answer out: it must not be learned.
+    everything = _target_text(tiny_tokenizer, tokenize_conversation(tiny_tokenizer, demo.messages, train_on_all=True))
+    assert "what is the capital ?" in everything and "you are welcome" in everything and "mirepa" not in everything
 
 
 @pytest.mark.parametrize("turn, value, message", [

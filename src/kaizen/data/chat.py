@@ -92,26 +92,29 @@ def tokenize_conversation(tokenizer, messages: Sequence[Message | dict], max_len
     The rendered text is split at turn boundaries by rendering growing prefixes (the approach
     works for any chat template): for assistant turn i, the text between
     ``render(messages[:i], add_generation_prompt=True)`` and ``render(messages[:i+1])`` is the
-    target. Each segment is tokenized on its own so boundaries are exact. ``train_on_all``
-    takes the loss on every token (plain language modelling of a dialogue).
+    answer. Each segment is tokenized on its own so boundaries are exact, and the weights change
+    the labels only, never the ids. ``train_on_all`` also takes the loss on system, user and
+    template tokens (plain language modelling of a dialogue), but never on a ``weight: 0`` answer:
+    that weight says the answer must not be learned (``kaizen export`` gives it to disliked ones).
     """
     msgs, targets = _as_dicts(messages), _targets(messages)
     ensure_chat_template(tokenizer)
-    segments: list[tuple[str, bool]] = []  # (text, is_target)
+    segments: list[tuple[str, str]] = []  # (text, "prompt" | "target" | "context")
     done = ""
     for i, m in enumerate(msgs):
-        if not targets[i]:
+        if m["role"] != "assistant":
             continue
         prefix = render(tokenizer, msgs[:i], add_generation_prompt=True)
         full = render(tokenizer, msgs[: i + 1])
         if not prefix.startswith(done) or not full.startswith(prefix):
             raise ValueError("chat template is not prefix-stable; cannot locate assistant turns")
-        segments.append((prefix[len(done):], False))
-        segments.append((full[len(prefix):], True))
+        segments.append((prefix[len(done):], "prompt"))
+        segments.append((full[len(prefix):], "target" if targets[i] else "context"))
         done = full
     whole = render(tokenizer, msgs)
     if whole.startswith(done) and len(whole) > len(done):
-        segments.append((whole[len(done):], False))
+        segments.append((whole[len(done):], "prompt"))
+    learned = {"target", "prompt"} if train_on_all else {"target"}
 
     input_ids: list[int] = []
     labels: list[int] = []
@@ -119,12 +122,12 @@ def tokenize_conversation(tokenizer, messages: Sequence[Message | dict], max_len
     if bos is not None and getattr(tokenizer, "add_bos_token", False) and not whole.startswith(tokenizer.bos_token or "\0"):
         input_ids.append(bos)
         labels.append(IGNORE_INDEX)
-    for text, is_target in segments:
+    for text, kind in segments:
         if not text:
             continue
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         input_ids.extend(ids)
-        labels.extend(ids if (is_target or train_on_all) else [IGNORE_INDEX] * len(ids))
+        labels.extend(ids if kind in learned else [IGNORE_INDEX] * len(ids))
     if max_length is not None and len(input_ids) > max_length:
         input_ids, labels = input_ids[:max_length], labels[:max_length]
     return TokenizedConversation(input_ids, labels)
