@@ -96,6 +96,7 @@ def test_export_turns_feedback_into_training_files(app_client, tmp_path, add_use
 
     api = app_client.get("/api/admin/export").json()
     assert api["counts"] == {"demonstrations": 4, "rankings": 4, "ratings": 1}
+    assert api["skipped"] == report["skipped"] and api["signals"] == report["signals"]
     jsonl = app_client.get("/api/admin/export/rankings.jsonl")
     assert jsonl.headers["content-type"].startswith("application/x-ndjson") and len(jsonl.text.splitlines()) == 4
 
