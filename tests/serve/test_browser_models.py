@@ -88,3 +88,26 @@ def test_the_chat_names_and_switches_served_models(browser, two_model_server):
         assert sorted(s.scalars(select(Message.model).where(Message.role == "assistant"))) == ["ppo_ptx-round-2", "sft"]
         assert sorted(s.scalars(select(Conversation.model))) == ["ppo_ptx-round-2", "sft"]  # reopened with its model
     db.close()
+
+
+@pytest.mark.browser
+def test_the_admin_page_says_which_feedback_was_not_used(browser, two_model_server):
+    srv, admin = two_model_server
+    cid = admin.post("/api/conversations", json={}).json()["conversation"]["id"]
+    answer = admin.post(f"/api/conversations/{cid}/messages",
+                        json={"content": "hi", "stream": False, "max_tokens": 3}).json()["message"]
+    admin.put(f"/api/messages/{answer['id']}/rating", json={"value": 1})
+    admin.delete(f"/api/conversations/{cid}")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(srv.url + "/login.html")
+    page.click("#key-login summary")
+    page.fill("#api-key", ADMIN_KEY)
+    page.click("#key-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/index\.html|/$"))
+    page.goto(srv.url + "/admin.html")
+    page.click("#export-refresh")
+    page.click("#export-unused summary")
+    assert page.inner_text("#export-unused li") == "1 × thumbs_up: the user deleted the conversation (in no file)"
+    context.close()
