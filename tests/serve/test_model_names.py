@@ -47,6 +47,18 @@ def test_every_training_stage_writes_its_card(tmp_path):
     assert not (tmp_path / "loop" / MODEL_CARD).exists()  # no model in that run
 
 
+def test_the_card_travels_with_the_saved_model(tiny_tokenizer, tmp_path):
+    from tests.conftest import make_tiny_model
+
+    run = tmp_path / "round-1" / "dpo"
+    run.mkdir(parents=True)
+    write_model_card(run, "dpo", "runs/sft/model")
+    make_tiny_model(tiny_tokenizer, "llama", run / "model")
+    copied = tmp_path / "deploy" / "model"
+    shutil.copytree(run / "model", copied)
+    assert identify(str(copied)) == ModelIdentity("dpo", "round-1", "dpo", "runs/sft/model")
+
+
 @pytest.fixture(scope="module")
 def two_models(model_dir, tmp_path_factory):
     """Two served models from runs with cards: sft and ppo_ptx of round 1 (same tiny weights)."""
