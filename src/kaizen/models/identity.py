@@ -10,6 +10,7 @@ Every training stage writes ``kaizen_model.json`` into its run directory, beside
   loop round (``round-2/``) the run sits in, None outside both;
 - ``parent``: the model it was trained from; ``stage``: pretrain | sft | rm | ppo | dpo.
 
+``models.loading.save_pretrained`` copies it into ``model/``, so a copied model keeps its name.
 ``kaizen serve`` reads it (``identify``) to name the model in /v1/models, the web UI, every stored
 message and so every exported row: ``ppo_ptx-round-2``. ``kaizen serve --name`` overrides it.
 """
