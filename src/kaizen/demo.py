@@ -45,7 +45,10 @@ class DemoConfig:
     out: str = arg("demo-out", "Output directory; every stage writes a subfolder.")
     seed: int = arg(0, "Seed of the world and of every stage.")
     until: Literal["sft", "all"] = arg("all", "Stop after SFT (Steps 0-1 and their report, ~4 CPU minutes) or run the whole loop.")
-    world: WorldConfig = arg(WorldConfig, "Demo world knobs.")
+    # Demonstrations are the scarce resource (InstructGPT: 13k demonstrations, 31k PPO prompts): the
+    # demo's cover half of the train entities, so ranking and PPO prompts ask about what no
+    # demonstration showed, which is where RL has something to add to SFT (docs/demo-world.md).
+    world: WorldConfig = arg(WorldConfig(demo_entity_fraction=0.5), "Demo world knobs.")
     # 600 steps (2.5M tokens): at 300 the model answers every question about a person with the same
     # memorised one ("Who is Brotal?" -> "Drofar is a weaver ..."); between 450 and 600 it learns to
     # bind the entity named in the prompt to its facts, without which SFT cannot generalise to the
@@ -56,13 +59,14 @@ class DemoConfig:
                                       max_new_tokens=48),
                            "Ranking settings: 2 of the K answers come from the pretrained model, prompted few-shot.")
     rm: RewardConfig = arg(RewardConfig(lr=1e-3, epochs=2, batch_size=8, warmup_steps=5, save_every=0), "Step 2 settings.")
-    # The demo's RM is a 2M-parameter model with blind spots (it likes any refusal: benign prompts
-    # are never refused in its data). β = 0.3 keeps PPO within ~2 nats of SFT, where the gold judge
-    # still agrees with the RM; at β ≈ 0.1 PPO drifts to 4 nats and refuses a quarter of benign
-    # prompts. γ_ptx = 0.1: at 1.0 the ptx term outweighs the PPO loss and pretrains the policy
-    # back towards the base model (chat quality drops with it). Measured in docs/demo-world.md.
+    # The demo's RM is a 2M-parameter model with blind spots (it likes any refusal). With every
+    # PPO prompt also a demonstrated one, β = 0.3 was needed to keep PPO within ~2 nats of SFT;
+    # with scarce demonstrations SFT over-refuses what it never saw, and β = 0.05 lets PPO undo
+    # that (over-refusal 0.30 -> 0.08 in the scarce-demonstration runs of docs/demo-world.md).
+    # γ_ptx = 0.1: at 1.0 the ptx term outweighs the PPO loss and pretrains the policy back
+    # towards the base model (chat quality drops with it).
     ppo: PPOConfig = arg(PPOConfig(iterations=30, lr=5e-5, value_lr=1e-4, warmup_iterations=3, ptx_coef=0.1,
-                                   kl_coef=0.3, save_every=10),
+                                   kl_coef=0.05, save_every=10),
                          "Step 3 settings (PPO-ptx, and plain PPO with ptx_coef 0).")
     dpo: DPOConfig = arg(DPOConfig(lr=1e-5, beta=0.1, max_steps=150, batch_size=16, save_every=0), "DPO settings.")
     eval: EvalConfig = arg(EvalConfig(num_prompts=200, reference="sft", extra_temperatures=[1.0]),
