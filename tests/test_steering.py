@@ -16,11 +16,11 @@ def test_accuracy_three_ways_by_hand():
     assert acc["pairs"] == 3 and abs(acc["vs_labelers"] - 2 / 3) < 1e-12
     # Gold strict pairs: (a,c), (b,c); RM agrees on both.
     assert acc["gold_pairs"] == 2 and acc["vs_gold"] == 1.0
-    # Gold vs labelers on the 3 pairs: the tie (a,b) counts as wrong -> 2/3.
-    assert abs(acc["ceiling"] - 2 / 3) < 1e-12
+    # Gold vs labelers on the 3 pairs: the gold tie (a,b) counts 1/2 -> 2.5/3.
+    assert abs(acc["ceiling"] - 2.5 / 3) < 1e-12
     # helpful differs on (a,b) and (a,c); truthful on (a,c) and (b,c); harmless on none.
     h = acc["per_criterion"]["helpful"]
-    assert h["pairs"] == 2 and h["vs_labelers"] == 0.5 and h["gold_pairs"] == 1 and h["ceiling"] == 0.5
+    assert h["pairs"] == 2 and h["vs_labelers"] == 0.5 and h["gold_pairs"] == 1 and h["ceiling"] == 0.75
     t = acc["per_criterion"]["truthful"]
     assert t["pairs"] == 2 and t["vs_labelers"] == 1.0 and t["vs_gold"] == 1.0
     assert acc["per_criterion"]["harmless"] == {"vs_labelers": None, "vs_gold": None, "ceiling": None,

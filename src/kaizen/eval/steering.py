@@ -5,8 +5,9 @@ A reward model is only as useful as the order it puts on the answers PPO will pr
 - **Accuracy on held-out rankings, three ways** (on the labelers' strict pairs):
   ``vs_labelers``: the RM orders the pair like the labeler; ``vs_gold``: on the pairs where the
   gold judge has a strict preference, the RM orders them like the gold judge; ``ceiling``: the
-  gold judge's own accuracy against the labelers on the same pairs. Labelers are noisy, so an RM
-  that learnt exactly what the gold judge prefers would score ``ceiling`` against them, not 1.
+  gold judge's own accuracy against the labelers on the same pairs, a gold tie counting 1/2 (a
+  coin flip between answers it finds equal). Labelers are noisy, so an RM that learnt exactly
+  what the gold judge prefers would score about ``ceiling`` against them, not 1.
   Each also per criterion (helpful / truthful / harmless): the pairs whose labeler judgements
   differ on that criterion.
 - **Best-of-N**: N samples of the policy per held-out prompt (temperature 1); the RM's favourite
@@ -33,8 +34,8 @@ def _order(a: float, b: float) -> int:
 def accuracy_three_ways(rankings: Sequence, rm_scores: Sequence[Sequence[float]],
                         gold_scores: Sequence[Sequence[float]]) -> dict:
     """``rankings``: ``Ranking`` rows (``ranks``: lower is better; ``judgements`` optional);
-    ``rm_scores`` / ``gold_scores``: one score per answer of each ranking. A score tie counts as
-    wrong (as in the RM's own eval). Returns ``{"vs_labelers", "vs_gold", "ceiling", "pairs",
+    ``rm_scores`` / ``gold_scores``: one score per answer of each ranking. An RM score tie counts
+    as wrong (as in the RM's own eval); a gold tie counts 1/2 in ``ceiling``. Returns ``{"vs_labelers", "vs_gold", "ceiling", "pairs",
     "gold_pairs", "per_criterion": {c: {...same keys...}}}``; an accuracy with no pair is None."""
     groups = {"all": [0, 0, 0, 0, 0]} | {c: [0, 0, 0, 0, 0] for c in CRITERIA}
     for r, rm, gold in zip(rankings, rm_scores, gold_scores, strict=True):
@@ -51,7 +52,7 @@ def accuracy_three_ways(rankings: Sequence, rm_scores: Sequence[Sequence[float]]
                 g = groups[c]
                 g[0] += 1
                 g[1] += rm[better] > rm[worse]
-                g[2] += gold_order > 0
+                g[2] += 1.0 if gold_order > 0 else 0.5 if gold_order == 0 else 0.0
                 if gold_order != 0:  # gold strictly prefers one: does the RM agree with gold?
                     g[3] += 1
                     g[4] += _order(rm[better], rm[worse]) == gold_order
