@@ -99,13 +99,14 @@ def run(cfg: DemoConfig) -> dict:
     world = out / "world"
     corpus, heldout = str(world / "corpus_train.jsonl"), str(world / "corpus_heldout.jsonl")
     stage("world", build_world, replace(cfg.world, out=str(world), seed=cfg.seed))
-    sft_data = [str(world / "sft_train.jsonl")]
-    if "prompting" in cfg.sections:  # reasoning, look-up and tool-use demonstrations: SFT learns their formats
+    sft_data, pretrain_corpus = [str(world / "sft_train.jsonl")], [corpus]
+    if "prompting" in cfg.sections:  # arithmetic to pretrain on; reasoning and tool-use formats for SFT
         from kaizen.world.reasoning import ReasoningConfig, build_reasoning
 
         stage("reasoning_world", build_reasoning, ReasoningConfig(world=str(world)))
         sft_data.append(str(world / "sft_reasoning.jsonl"))
-    base = stage("pretrain", pretrain.run, replace(cfg.pretrain, out=str(out / "pretrain"), corpus=[corpus],
+        pretrain_corpus.append(str(world / "corpus_reasoning.jsonl"))
+    base = stage("pretrain", pretrain.run, replace(cfg.pretrain, out=str(out / "pretrain"), corpus=pretrain_corpus,
                                                    heldout=heldout, seed=cfg.seed))
     sft_model = stage("sft", sft.run, replace(cfg.sft, model=str(base), out=str(out / "sft"), seed=cfg.seed,
                                               data=sft_data, eval_data=str(world / "sft_heldout.jsonl")))
