@@ -13,6 +13,11 @@ count, the ranking task made from the candidates) is in a top-level ``kaizen`` o
 OpenAI clients ignore and keep (``completion.model_extra["kaizen"]``). Keys of ``kaizen``: see
 ``StrategySpec`` (strategy, n, temperature, shots, selection, max_steps, max_tokens).
 
+The web chat (``/api/conversations/ID/messages``, ``/regenerate``) takes the same ``kaizen``
+field and runs it through the same ``answer``; it stores the answer as the assistant message and
+the ``kaizen`` record (reasoning included) in that message's ``meta``. ``available`` lists what
+this server can run (``GET /api/strategies``, for the chat's strategy picker).
+
 Strategies are plain synchronous code: they run in a worker thread and reach the engine
 through ``EngineSampler``, which submits each generation to the server's event loop, so many
 samples of one request are decoded in the engine's shared batch.
@@ -28,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kaizen.config import arg
-from kaizen.prompting.strategy import StrategyError, StrategySpec, Toolkit, run_strategy
+from kaizen.prompting.strategy import STRATEGIES, StrategyError, StrategySpec, Toolkit, run_strategy
 from kaizen.prompting.types import Completion, StrategyResult, as_conversation
 
 
@@ -102,16 +107,25 @@ def runtime(state) -> _Runtime:
 
 
 def wants_strategy(state, body) -> bool:
-    """Does this request go through a strategy (a ``kaizen`` field, or a server default)?"""
+    """Does this request go through a strategy (a ``kaizen`` field, or a server default)?
+
+    An explicit ``"kaizen": null`` opts out of the server's default: plain sampling (the web
+    chat's "Plain sampling" choice, which streams token by token).
+    """
     cfg = getattr(state.cfg, "prompting", None)
-    return getattr(body, "kaizen", None) is not None or bool(cfg and cfg.strategy)
+    if getattr(body, "kaizen", None) is not None:
+        return True
+    opted_out = "kaizen" in getattr(body, "model_fields_set", ())
+    return not opted_out and bool(cfg and cfg.strategy)
 
 
 def request_spec(state, body) -> StrategySpec:
+    """The request's ``StrategySpec``; ``body`` is an OpenAI chat request or the web chat's options."""
     from kaizen.serve.errors import APIError
 
     cfg: PromptingConfig = getattr(state.cfg, "prompting", None) or PromptingConfig()
     extra = getattr(body, "kaizen", None)
+    max_tokens = getattr(body, "max_completion_tokens", None) or body.max_tokens
     try:
         if extra is None:
             spec = runtime(state).default
@@ -123,11 +137,18 @@ def request_spec(state, body) -> StrategySpec:
             raise StrategyError(f"kaizen.n: {spec.n} is more than this server allows ({cfg.max_samples})")
         if spec.temperature is None and body.temperature is not None:
             spec = StrategySpec(**{**spec.__dict__, "temperature": body.temperature})
-        if spec.max_tokens is None and (body.max_completion_tokens or body.max_tokens):
-            spec = StrategySpec(**{**spec.__dict__, "max_tokens": body.max_completion_tokens or body.max_tokens})
+        if spec.max_tokens is None and max_tokens:
+            spec = StrategySpec(**{**spec.__dict__, "max_tokens": max_tokens})
     except StrategyError as e:
         raise APIError(400, str(e), param=str(e).split(":")[0]) from None
     return spec
+
+
+def available(cfg: PromptingConfig | None) -> list[str]:
+    """The strategies this server can run, from its configuration alone (nothing is loaded)."""
+    cfg = cfg or PromptingConfig()
+    needs = {"few_shot": cfg.pool, "react": cfg.documents, "best_of_n": cfg.reward_model}
+    return [s for s in STRATEGIES if needs.get(s, True)]
 
 
 def _public(r: StrategyResult, task_id: int | None) -> dict:
@@ -158,38 +179,63 @@ def _store_ranking(state, messages: list[dict], r: StrategyResult, user_id: int)
         return task.id
 
 
-async def chat_completion(state, request, body, messages: list[dict], who, ctx):
-    """``/v1/chat/completions`` through a strategy: an OpenAI-shaped response (or SSE stream)."""
+@dataclass
+class Answer:
+    """One strategy answer as the chat routes send and store it."""
+
+    content: str  # the final answer, after the response filters
+    reasoning: str | None  # chain of thought, knowledge, vote or ReAct transcript
+    finish_reason: str  # "stop" | "length"
+    kaizen: dict  # the public record: strategy, steps, candidates, tokens, ranking_task_id
+    tokens: int
+
+
+async def answer(state, request, spec: StrategySpec, messages: list[dict], who, ctx, n: int = 1,
+                 seed: int | None = None) -> list[Answer]:
+    """Run ``spec`` on ``messages`` (already through the request filters), ``n`` times.
+
+    ``request``: cancel when that client goes away (None inside a stream, whose end cancels us).
+    Shared by ``/v1/chat/completions`` and the web chat, so both answer the same way.
+    """
     from fastapi.concurrency import run_in_threadpool
-    from fastapi.responses import StreamingResponse
 
     from kaizen.serve.errors import APIError
-    from kaizen.serve.runtime import chat_prompt, unless_disconnected
+    from kaizen.serve.runtime import unless_disconnected
 
-    spec = request_spec(state, body)
     rt = runtime(state)
-    prompt_ids = chat_prompt(state, messages)
-    sampler = EngineSampler(state, asyncio.get_running_loop(), body.seed)
-    n = body.n or 1
+    sampler = EngineSampler(state, asyncio.get_running_loop(), seed)
+    job = run_in_threadpool(run_strategy, spec, sampler, [messages] * n, rt.toolkit)
     try:
-        results = await unless_disconnected(request, run_in_threadpool(run_strategy, spec, sampler, [messages] * n,
-                                                                       rt.toolkit))
+        results = await (job if request is None else unless_disconnected(request, job))
     except StrategyError as e:
         raise APIError(400, str(e), param="kaizen." + str(e).split(":")[0]) from None
     cfg: PromptingConfig = getattr(state.cfg, "prompting", None) or PromptingConfig()
-    extras, choices = [], []
-    for i, r in enumerate(results):
+    out = []
+    for r in results:
         task_id = None
         if cfg.store_rankings and r.candidates and r.candidates[0].score is not None:
             task_id = await run_in_threadpool(_store_ranking, state, messages, r, who.user_id)
-        text = state.filters.on_response(r.text, messages, ctx)
-        finish = "length" if r.finish_reason == "length" else "stop"
-        choices.append({"index": i, "message": {"role": "assistant", "content": text, "refusal": None,
-                                                "reasoning_content": r.reasoning},
-                        "logprobs": None, "finish_reason": finish})
-        extras.append(_public(r, task_id))
+        out.append(Answer(state.filters.on_response(r.text, messages, ctx), r.reasoning,
+                          "length" if r.finish_reason == "length" else "stop", _public(r, task_id), r.tokens))
+    return out
+
+
+async def chat_completion(state, request, body, messages: list[dict], who, ctx):
+    """``/v1/chat/completions`` through a strategy: an OpenAI-shaped response (or SSE stream)."""
+    from fastapi.responses import StreamingResponse
+
+    from kaizen.serve.runtime import chat_prompt
+
+    spec = request_spec(state, body)
+    prompt_ids = chat_prompt(state, messages)
+    n = body.n or 1
+    answers = await answer(state, request, spec, messages, who, ctx, n, body.seed)
+    choices = [{"index": i, "message": {"role": "assistant", "content": a.content, "refusal": None,
+                                        "reasoning_content": a.reasoning},
+                "logprobs": None, "finish_reason": a.finish_reason} for i, a in enumerate(answers)]
+    extras = [a.kaizen for a in answers]
     head = {"id": "chatcmpl-" + secrets.token_hex(12), "created": int(time.time()), "model": state.engine.model_name}
-    used = sum(r.tokens for r in results)
+    used = sum(a.tokens for a in answers)
     usage = {"prompt_tokens": len(prompt_ids), "completion_tokens": used, "total_tokens": len(prompt_ids) + used}
     kaizen = extras[0] if n == 1 else {"choices": extras}
     if not body.stream:

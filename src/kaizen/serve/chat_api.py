@@ -2,6 +2,11 @@
 
 An answer is stored when it is finished (``done`` event) or, if the client closes the stream
 (a Stop button), with what was generated so far and ``finish_reason: "cancelled"``.
+
+A prompting strategy (the ``kaizen`` field, as on /v1/chat/completions, or the server's default)
+answers through ``kaizen.prompting.serve.answer``; the message keeps its record, reasoning
+included, in ``meta.kaizen``. A strategy's answer exists only when it is done, so its stream is
+``thinking`` then one ``delta``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from kaizen.prompting import serve as prompting
 from kaizen.serve import store
 from kaizen.serve.auth import Principal, require
 from kaizen.serve.db import Conversation, new_id
@@ -48,6 +54,9 @@ class GenerationOptions(BaseModel):
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
     seed: int | None = None
+    # a prompting strategy, the keys of StrategySpec as in /v1's "kaizen" field; null: plain sampling
+    # even where the server has a default strategy
+    kaizen: dict | None = None
 
 
 class SendMessage(GenerationOptions):
@@ -127,6 +136,7 @@ def export_mine(request: Request, who: Principal = Depends(user_required)):
 @router.post("/conversations/{conversation_id}/messages")
 async def send_message(conversation_id: str, body: SendMessage, request: Request, who: Principal = Depends(user_required)):
     state = state_of(request)
+    spec = _strategy(state, body)  # a bad strategy is a 400 before anything is stored
 
     def save():
         with state.db.session() as s:
@@ -140,12 +150,13 @@ async def send_message(conversation_id: str, body: SendMessage, request: Request
         return {"user_message": None, "message": user_message}
     if not body.generate:
         return {"user_message": user_message, "message": None}
-    return await _answer(request, state, who, conversation_id, user_message["id"], prompt, body, user_message)
+    return await _answer(request, state, who, conversation_id, user_message["id"], prompt, body, user_message, spec)
 
 
 @router.post("/conversations/{conversation_id}/regenerate")
 async def regenerate(conversation_id: str, body: Regenerate, request: Request, who: Principal = Depends(user_required)):
     state = state_of(request)
+    spec = _strategy(state, body)
 
     def load():
         with state.db.reader() as s:
@@ -156,12 +167,24 @@ async def regenerate(conversation_id: str, body: Regenerate, request: Request, w
             return store.prompt_of(c, store.path_to(s, parent))
 
     prompt = await run_in_threadpool(load)
-    return await _answer(request, state, who, conversation_id, body.parent_id, prompt, body, None)
+    return await _answer(request, state, who, conversation_id, body.parent_id, prompt, body, None, spec)
+
+
+@router.get("/strategies")
+def strategies(request: Request, who: Principal = Depends(user_required)):
+    """What the chat's strategy picker offers: the strategies this server can run and its default."""
+    cfg = state_of(request).cfg.prompting
+    return {"strategies": prompting.available(cfg), "default": cfg.strategy, "max_samples": cfg.max_samples}
+
+
+def _strategy(state: ServerState, opts: GenerationOptions):
+    return prompting.request_spec(state, opts) if prompting.wants_strategy(state, opts) else None
 
 
 async def _answer(request: Request, state: ServerState, who: Principal, conversation_id: str, parent_id: str,
-                  prompt: list[dict], opts: GenerationOptions, user_message: dict | None):
-    """Generate the assistant's answer under ``parent_id``, stream it, store it."""
+                  prompt: list[dict], opts: GenerationOptions, user_message: dict | None, spec=None):
+    """Generate the assistant's answer under ``parent_id`` (through ``spec``, a StrategySpec, if given),
+    stream it, store it."""
     model = state.engine.model_name
     ctx = FilterContext(who.name, "chat", model)
     filtered = apply_request_filters(state, prompt, ctx)
@@ -171,12 +194,16 @@ async def _answer(request: Request, state: ServerState, who: Principal, conversa
                             top_p=1.0 if opts.top_p is None else opts.top_p, seed=opts.seed)
     answer_id = new_id()
 
-    def save(text: str, finish: str | None) -> dict:
+    def save(text: str, finish: str | None, meta: dict | None = None) -> dict:
         with state.db.session() as s:
             c = store.get_conversation(s, conversation_id, who.user_id)
             m = store.add_message(s, c, parent_id, "assistant", text, "model", model=model, finish_reason=finish,
-                                  message_id=answer_id)
+                                  message_id=answer_id, meta=meta)
             return store.message_dict(m)
+
+    if spec is not None and not isinstance(filtered, Refusal):
+        return await _strategy_answer(request, state, who, spec, filtered, ctx, opts, user_message, answer_id,
+                                      parent_id, save)
 
     if not opts.stream:
         if isinstance(filtered, Refusal):
@@ -214,6 +241,35 @@ async def _answer(request: Request, state: ServerState, who: Principal, conversa
             if not stored and text and finish is None:  # the client went away mid-answer: keep what it saw
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(save, text, "cancelled")
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _strategy_answer(request, state, who, spec, prompt, ctx, opts, user_message, answer_id, parent_id, save):
+    """The answer through a strategy (kaizen.prompting.serve.answer), with its record in ``meta``."""
+
+    async def run(req):
+        [a] = await prompting.answer(state, req, spec, prompt, who, ctx, seed=opts.seed)
+        return a, {"kaizen": a.kaizen}
+
+    if not opts.stream:
+        a, meta = await run(request)
+        return {"user_message": user_message, "message": await run_in_threadpool(save, a.content, a.finish_reason, meta)}
+
+    async def events():  # the client closing the stream cancels the run (and so its samples)
+        if user_message is not None:
+            yield _event({"type": "user_message", "message": user_message})
+        yield _event({"type": "start", "id": answer_id, "parent_id": parent_id})
+        yield _event({"type": "thinking", "strategy": spec.label})
+        try:
+            a, meta = await run(None)
+            yield _event({"type": "delta", "content": a.content})
+            yield _event({"type": "done", "message": await run_in_threadpool(save, a.content, a.finish_reason, meta)})
+        except APIError as e:
+            yield _event({"type": "error", "error": e.body()["error"]})
+        except Exception as e:
+            yield _event({"type": "error", "error": APIError(500, f"generation failed: {e}", type="server_error").body()["error"]})
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
