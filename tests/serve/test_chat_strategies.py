@@ -4,14 +4,20 @@ opts out; the picker's list comes from GET /api/strategies; the ``meta`` column 
 
 from __future__ import annotations
 
+import asyncio
 import json
+from types import SimpleNamespace
 
 import pytest
 from alembic import command
 from alembic.config import Config
 
+from kaizen.prompting import serve as prompting
 from kaizen.prompting.serve import PromptingConfig
+from kaizen.prompting.strategy import StrategySpec
+from kaizen.serve.config import ServeConfig
 from kaizen.serve.db import MIGRATIONS, Database
+from kaizen.serve.filters import FilterContext, Filters
 
 SC3 = {"strategy": "self_consistency", "n": 3}
 
@@ -105,3 +111,42 @@ def test_meta_migrates_into_a_database_with_messages(tmp_path):
         [m] = store.messages_of(s, "c")
         assert store.message_dict(m)["meta"] == {} and m.content == "hi"
     db.close()
+
+
+def test_an_abandoned_strategy_stops_sampling(engine, monkeypatch):
+    live, finished = set(), []
+    real = engine.generate
+
+    async def spy(ids, params):
+        key = object()
+        live.add(key)
+        try:
+            async for ev in real(ids, params):
+                if ev.finish_reason:
+                    finished.append(ev.finish_reason)
+                yield ev
+        finally:
+            live.discard(key)
+
+    monkeypatch.setattr(engine, "generate", spy)
+    state = SimpleNamespace(engine=engine, cfg=ServeConfig(model="tiny-llama"), filters=Filters(),
+                            max_input_tokens=engine.max_context - 1)
+    spec = StrategySpec("self_consistency", n=4, max_tokens=200, temperature=0.01)  # near-greedy: long answers
+    who, ctx = SimpleNamespace(user_id=1), FilterContext("admin", "chat", "tiny-llama")
+
+    async def cancel_once_sampling():
+        task = asyncio.ensure_future(prompting.answer(state, None, spec, [{"role": "user", "content": "hello"}], who, ctx))
+        while not live:
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task  # at once, not when the worker thread's strategy would have finished
+        for _ in range(100):
+            if not live:
+                break
+            await asyncio.sleep(0.01)
+        # checked before asyncio.run's shutdown cancels what is left: the samples (seconds each) were
+        # stopped, none finished
+        assert not live and not finished, (len(live), finished)
+
+    asyncio.run(cancel_once_sampling())

@@ -26,8 +26,10 @@ samples of one request are decoded in the engine's shared batch.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import secrets
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,11 +53,26 @@ class PromptingConfig:
 
 
 class EngineSampler:
-    """The ``Sampler`` interface over the server's engine, for code running in a worker thread."""
+    """The ``Sampler`` interface over the server's engine, for code running in a worker thread.
+
+    ``stop()`` (from the event loop, when the client goes away) cancels the generations in
+    flight and makes every later ``complete`` raise ``CancelledError``, so an abandoned
+    strategy frees the engine at its next step instead of sampling on for nobody.
+    """
 
     def __init__(self, state, loop: asyncio.AbstractEventLoop, seed: int | None = None):
         self.state, self.loop, self.seed = state, loop, seed
         self.calls = 0
+        self._lock = threading.Lock()
+        self._pending: set[concurrent.futures.Future] = set()
+        self._stopped = False
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            pending = list(self._pending)
+        for job in pending:
+            job.cancel()
 
     def complete(self, conversations: Sequence[Sequence[dict]], *, n: int = 1, temperature: float = 0.0,
                  max_tokens: int = 128) -> list[list[Completion]]:
@@ -68,9 +85,18 @@ class EngineSampler:
             for j in range(n):
                 seed = None if self.seed is None else self.seed + 1000 * self.calls + j
                 params = SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed, logprobs=0)
-                jobs.append(asyncio.run_coroutine_threadsafe(collect(self.state, ids, params), self.loop))
+                with self._lock:
+                    if self._stopped:
+                        raise concurrent.futures.CancelledError
+                    job = asyncio.run_coroutine_threadsafe(collect(self.state, ids, params), self.loop)
+                    self._pending.add(job)
+                jobs.append(job)
         self.calls += 1
-        outs = [job.result() for job in jobs]
+        try:
+            outs = [job.result() for job in jobs]
+        finally:
+            with self._lock:
+                self._pending.difference_update(jobs)
         done = [Completion(o.text.strip(), o.completion_tokens, sum(ev.logprob or 0.0 for ev in o.events),
                            o.finish_reason or "stop") for o in outs]
         return [done[i * n:(i + 1) * n] for i in range(len(conversations))]
@@ -204,11 +230,18 @@ async def answer(state, request, spec: StrategySpec, messages: list[dict], who, 
 
     rt = runtime(state)
     sampler = EngineSampler(state, asyncio.get_running_loop(), seed)
-    job = run_in_threadpool(run_strategy, spec, sampler, [messages] * n, rt.toolkit)
+    # A worker thread cannot be cancelled, and awaiting it directly would hold a cancellation
+    # until the strategy finished: shielded, so cancelling stops the sampler at once instead.
+    job = asyncio.ensure_future(run_in_threadpool(run_strategy, spec, sampler, [messages] * n, rt.toolkit))
+    job.add_done_callback(lambda j: j.cancelled() or j.exception())  # retrieved: no "never retrieved" log
     try:
-        results = await (job if request is None else unless_disconnected(request, job))
+        shielded = asyncio.shield(job)
+        results = await (shielded if request is None else unless_disconnected(request, shielded))
     except StrategyError as e:
         raise APIError(400, str(e), param="kaizen." + str(e).split(":")[0]) from None
+    except BaseException:  # cancelled, or the client went away (499)
+        sampler.stop()
+        raise
     cfg: PromptingConfig = getattr(state.cfg, "prompting", None) or PromptingConfig()
     out = []
     for r in results:
