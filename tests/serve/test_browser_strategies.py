@@ -25,7 +25,8 @@ RENDER = """async ([reasoning]) => {
   const {renderMessage} = await import('/js/message.js');
   const {Tree} = await import('/js/tree.js');
   const m = {id: 'fake', parent_id: null, role: 'assistant', content: 'The answer is 4.', model: 'tiny', chosen: false,
-             meta: {kaizen: {strategy: 'react', reasoning}}};
+             meta: {kaizen: {strategy: 'react', reasoning, candidates: [reasoning, 'four'].map((text, i) =>
+               ({text, answer: text, score: i, tokens: 3}))}}};
   document.querySelector('#messages').append(renderMessage(new Tree([m]), m, {}, false));
 }"""
 
@@ -37,6 +38,11 @@ def site(browser, server):
     assert r.status_code == 200, r.text
     yield server.url, r.json()["api_key"]
     admin.close()
+
+
+def shot(page, name: str) -> None:
+    if os.environ.get("KAIZEN_SCREENSHOTS"):
+        page.screenshot(path=str(Path(os.environ["KAIZEN_SCREENSHOTS"]) / name))
 
 
 def open_chat(browser, site, viewport, path="/index.html"):
@@ -69,17 +75,21 @@ def test_strategy_answer_shows_its_reasoning_folded(browser, site):
     answer = page.locator(".msg.assistant").last
     assert answer.locator(".badge.strategy").inner_text() == "self_consistency@2"
     folded = answer.locator("details.reasoning")
-    assert folded.get_attribute("open") is None and folded.locator("summary").inner_text() == "Reasoning"
+    assert folded.get_attribute("open") is None and folded.locator("> summary").inner_text() == "Reasoning"
     assert not answer.locator(".reasoning-text").is_visible()
-    folded.locator("summary").click()
+    folded.locator("> summary").click()
     shown = answer.locator(".reasoning-text")
     assert shown.is_visible() and "2 samples; votes:" in shown.inner_text()
+    folded.locator(".candidates > summary").click()  # the samples the vote chose from, folded again
+    samples = folded.locator(".candidates li .candidate-text")
+    assert samples.count() == 2
 
     url, key = site  # the stored record is what the page shows
     cid = page.evaluate("new URLSearchParams(location.hash.slice(1)).get('c')")
     stored = httpx.get(f"{url}/api/conversations/{cid}", headers={"Authorization": f"Bearer {key}"}).json()
     record = stored["conversation"]["messages"][-1]["meta"]["kaizen"]
     assert shown.get_attribute("data-source") == record["reasoning"] and record["strategy"] == "self_consistency@2"
+    assert samples.all_inner_texts() == [c["text"] for c in record["candidates"]]
     page.reload()  # the choice is remembered, and the reasoning comes back with the conversation
     page.wait_for_selector(".msg.assistant details.reasoning")
     assert page.input_value("#strategy") == "self_consistency"
@@ -87,11 +97,9 @@ def test_strategy_answer_shows_its_reasoning_folded(browser, site):
     page.context.close()
 
     phone = open_chat(browser, site, PHONE, f"/index.html#c={cid}")
-    phone.click(".msg.assistant details.reasoning summary")
+    phone.click(".msg.assistant details.reasoning > summary")
     phone.wait_for_selector(".msg.assistant .reasoning-text", state="visible")
-    shots = os.environ.get("KAIZEN_SCREENSHOTS")
-    if shots:
-        phone.screenshot(path=str(Path(shots) / "chat-reasoning-390.png"))
+    shot(phone, "chat-reasoning-390.png")
     no_overflow(phone)
     assert not phone.errors, phone.errors
     phone.context.close()
@@ -102,11 +110,15 @@ def test_reasoning_is_sanitised_and_fits_a_phone(browser, site):
     page = open_chat(browser, site, PHONE)
     page.wait_for_selector(".empty")
     page.evaluate(RENDER, [TRANSCRIPT])
-    page.click(".msg[data-id='fake'] details.reasoning summary")
+    page.click(".msg[data-id='fake'] details.reasoning > summary")
+    page.click(".msg[data-id='fake'] .candidates > summary")
     text = page.locator(".msg[data-id='fake'] .reasoning-text")
     assert text.is_visible() and "Observation:" in text.inner_text()
     assert "<img src=x" in text.inner_text() and text.locator("img, script").count() == 0  # raw HTML stays text
+    samples = page.locator(".msg[data-id='fake'] .candidates li")
+    assert samples.count() == 2 and samples.locator("img, script").count() == 0 and "score 1.000" in samples.last.inner_text()
     assert page.evaluate("window.__xss") is None
+    shot(page, "chat-transcript-390.png")
     assert text.locator(".code-block").count() == 1 and text.locator("a[href^='https://example.com']").count() == 1
     no_overflow(page)
     assert not page.errors, page.errors

@@ -16,11 +16,17 @@ function body(m) {
 }
 
 // A strategy's chain of thought, vote or ReAct transcript, through the same sanitising Markdown
-// renderer as answers (`data-source` keeps the exact text).
+// renderer as answers (`data-source` keeps the exact text), and the samples a vote or the reward
+// model chose from (as plain text).
 function reasoning(record) {
   if (!record || !record.reasoning) return null;
+  const samples = record.candidates || [];
   return h("details", {class: "reasoning"}, h("summary", {}, "Reasoning"),
-    fillMarkdown(h("div", {class: "reasoning-text markdown", dataset: {source: record.reasoning}}), record.reasoning));
+    fillMarkdown(h("div", {class: "reasoning-text markdown", dataset: {source: record.reasoning}}), record.reasoning),
+    samples.length > 1 ? h("details", {class: "candidates"}, h("summary", {}, `${samples.length} samples`),
+      h("ol", {}, samples.map((c) => h("li", {},
+        h("span", {class: "candidate-text"}, c.text),
+        h("span", {class: "muted"}, [c.answer ? ` answer: ${c.answer}` : "", c.score != null ? ` · score ${c.score.toFixed(3)}` : ""]))))) : null);
 }
 
 export function renderMessage(tree, m, on, busy) {
