@@ -91,6 +91,25 @@ def test_server_default_applies_unless_the_message_opts_out(make_app, admin_head
     assert r.json()["message"]["meta"]["kaizen"]["strategy"] == "cot"
 
 
+def withhold_votes(text: str, messages: list[dict], ctx) -> str:
+    """A response filter that withholds any text naming a vote (self-consistency's reasoning does)."""
+    return "[withheld]" if "votes:" in text else text
+
+
+def test_reasoning_and_samples_pass_the_response_filters(make_app, admin_headers):
+    with make_app(response_filters=[withhold_votes]) as c:
+        c.headers.update(admin_headers)
+        cid = c.post("/api/conversations", json={}).json()["conversation"]["id"]
+        r = c.post(f"/api/conversations/{cid}/messages",
+                   json={"content": "hello world", "stream": False, "max_tokens": 6, "seed": 1, "kaizen": SC3})
+        v1 = c.post("/v1/chat/completions", json={"model": "tiny-llama", "messages": [{"role": "user", "content": "hi"}],
+                                                  "max_tokens": 6, "kaizen": SC3}).json()
+    record = r.json()["message"]["meta"]["kaizen"]
+    assert record["strategy"] == "self_consistency@3" and record["reasoning"] is None and record["candidates"] == []
+    assert r.json()["message"]["content"] != "[withheld]"  # the answer itself passed
+    assert v1["choices"][0]["message"]["reasoning_content"] is None and v1["kaizen"]["candidates"] == []
+
+
 def test_meta_migrates_into_a_database_with_messages(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     cfg = Config()

@@ -32,7 +32,7 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kaizen.config import arg
 from kaizen.prompting.strategy import STRATEGIES, StrategyError, StrategySpec, Toolkit, run_strategy
@@ -248,9 +248,26 @@ async def answer(state, request, spec: StrategySpec, messages: list[dict], who, 
         task_id = None
         if cfg.store_rankings and r.candidates and r.candidates[0].score is not None:
             task_id = await run_in_threadpool(_store_ranking, state, messages, r, who.user_id)
-        out.append(Answer(state.filters.on_response(r.text, messages, ctx), r.reasoning,
-                          "length" if r.finish_reason == "length" else "stop", _public(r, task_id), r.tokens))
+        content, r = _screened(state, r, messages, ctx)
+        out.append(Answer(content, r.reasoning, "length" if r.finish_reason == "length" else "stop",
+                          _public(r, task_id), r.tokens))
     return out
+
+
+def _screened(state, r: StrategyResult, messages: list[dict], ctx) -> tuple[str, StrategyResult]:
+    """The answer after the response filters (moderation, secret checks), and what is shown beside it.
+
+    The reasoning and the samples reach the user too, so they pass the same filters, as one
+    text: if the filters change the answer or any of that, all of it is withheld (an unchosen
+    sample or a chain of thought must not carry what the answer's check would have stopped).
+    """
+    content = state.filters.on_response(r.text, messages, ctx)
+    if not state.filters.response:
+        return content, r
+    beside = "\n\n".join([r.reasoning or "", *(c.text for c in r.candidates)]).strip()
+    if content != r.text or (beside and state.filters.on_response(beside, messages, ctx) != beside):
+        r = replace(r, reasoning=None, steps=[], candidates=[])
+    return content, r
 
 
 async def chat_completion(state, request, body, messages: list[dict], who, ctx):
