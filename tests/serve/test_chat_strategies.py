@@ -67,7 +67,7 @@ def test_chat_message_with_a_strategy_stores_and_returns_its_reasoning(make_app,
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "kaizen.strategy"
 
         stored = c.get(f"/api/conversations/{cid}").json()["conversation"]["messages"]
-    assert [m["role"] for m in stored] == ["user", "assistant"] * 2  # the refused message was not stored
+    assert [m["role"] for m in stored] == ["user", "assistant"] * 2 + ["user"]  # "again" is kept, unanswered
     assert stored[1]["meta"] == answer["meta"] and stored[3]["meta"] == done["meta"]
     assert stored[0]["meta"] == {}
 

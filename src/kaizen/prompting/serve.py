@@ -85,21 +85,26 @@ class EngineSampler:
             for j in range(n):
                 seed = None if self.seed is None else self.seed + 1000 * self.calls + j
                 params = SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed, logprobs=0)
-                with self._lock:
-                    if self._stopped:
-                        raise concurrent.futures.CancelledError
-                    job = asyncio.run_coroutine_threadsafe(collect(self.state, ids, params), self.loop)
-                    self._pending.add(job)
-                jobs.append(job)
+                jobs.append(asyncio.run_coroutine_threadsafe(collect(self.state, ids, params), self.loop))
         self.calls += 1
-        try:
-            outs = [job.result() for job in jobs]
-        finally:
-            with self._lock:
-                self._pending.difference_update(jobs)
+        outs = self._wait(jobs)
         done = [Completion(o.text.strip(), o.completion_tokens, sum(ev.logprob or 0.0 for ev in o.events),
                            o.finish_reason or "stop") for o in outs]
         return [done[i * n:(i + 1) * n] for i in range(len(conversations))]
+
+    def _wait(self, jobs: list[concurrent.futures.Future]) -> list:
+        """The jobs' results; raises CancelledError once ``stop()`` is called (before or while waiting)."""
+        with self._lock:
+            self._pending.update(jobs)
+            stopped = self._stopped
+        try:
+            if stopped:
+                for job in jobs:
+                    job.cancel()
+            return [job.result() for job in jobs]
+        finally:
+            with self._lock:
+                self._pending.difference_update(jobs)
 
 
 @dataclass

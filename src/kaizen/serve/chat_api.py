@@ -136,7 +136,6 @@ def export_mine(request: Request, who: Principal = Depends(user_required)):
 @router.post("/conversations/{conversation_id}/messages")
 async def send_message(conversation_id: str, body: SendMessage, request: Request, who: Principal = Depends(user_required)):
     state = state_of(request)
-    spec = _strategy(state, body)  # a bad strategy is a 400 before anything is stored
 
     def save():
         with state.db.session() as s:
@@ -150,13 +149,12 @@ async def send_message(conversation_id: str, body: SendMessage, request: Request
         return {"user_message": None, "message": user_message}
     if not body.generate:
         return {"user_message": user_message, "message": None}
-    return await _answer(request, state, who, conversation_id, user_message["id"], prompt, body, user_message, spec)
+    return await _answer(request, state, who, conversation_id, user_message["id"], prompt, body, user_message)
 
 
 @router.post("/conversations/{conversation_id}/regenerate")
 async def regenerate(conversation_id: str, body: Regenerate, request: Request, who: Principal = Depends(user_required)):
     state = state_of(request)
-    spec = _strategy(state, body)
 
     def load():
         with state.db.reader() as s:
@@ -167,7 +165,7 @@ async def regenerate(conversation_id: str, body: Regenerate, request: Request, w
             return store.prompt_of(c, store.path_to(s, parent))
 
     prompt = await run_in_threadpool(load)
-    return await _answer(request, state, who, conversation_id, body.parent_id, prompt, body, None, spec)
+    return await _answer(request, state, who, conversation_id, body.parent_id, prompt, body, None)
 
 
 @router.get("/strategies")
@@ -178,13 +176,13 @@ def strategies(request: Request, who: Principal = Depends(user_required)):
 
 
 def _strategy(state: ServerState, opts: GenerationOptions):
+    """The answer's StrategySpec (a 400 naming the field if it is bad), or None for plain sampling."""
     return prompting.request_spec(state, opts) if prompting.wants_strategy(state, opts) else None
 
 
 async def _answer(request: Request, state: ServerState, who: Principal, conversation_id: str, parent_id: str,
-                  prompt: list[dict], opts: GenerationOptions, user_message: dict | None, spec=None):
-    """Generate the assistant's answer under ``parent_id`` (through ``spec``, a StrategySpec, if given),
-    stream it, store it."""
+                  prompt: list[dict], opts: GenerationOptions, user_message: dict | None):
+    """Generate the assistant's answer under ``parent_id``, stream it, store it."""
     model = state.engine.model_name
     ctx = FilterContext(who.name, "chat", model)
     filtered = apply_request_filters(state, prompt, ctx)
@@ -193,6 +191,7 @@ async def _answer(request: Request, state: ServerState, who: Principal, conversa
                             temperature=0.7 if opts.temperature is None else opts.temperature,
                             top_p=1.0 if opts.top_p is None else opts.top_p, seed=opts.seed)
     answer_id = new_id()
+    spec = _strategy(state, opts)  # a prompting strategy (the "kaizen" field or the server's default)
 
     def save(text: str, finish: str | None, meta: dict | None = None) -> dict:
         with state.db.session() as s:
