@@ -277,12 +277,13 @@ def _screened(state, r: StrategyResult, messages: list[dict], ctx) -> tuple[str,
 
 async def chat_completion(state, request, body, messages: list[dict], who, ctx):
     """``/v1/chat/completions`` through a strategy: an OpenAI-shaped response (or SSE stream)."""
+    from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import StreamingResponse
 
     from kaizen.serve.runtime import chat_prompt
 
     spec = request_spec(state, body)
-    prompt_ids = chat_prompt(state, messages)
+    prompt_ids = await run_in_threadpool(chat_prompt, state, messages)  # tokenizing blocks: off the event loop
     n = body.n or 1
     answers = await answer(state, request, spec, messages, who, ctx, n, body.seed)
     choices = [{"index": i, "message": {"role": "assistant", "content": a.content, "refusal": None,

@@ -49,14 +49,14 @@ class ConversationPatch(BaseModel):
 
 class GenerationOptions(BaseModel):
     model_config = STRICT
+    # a prompting strategy, the keys of StrategySpec as in /v1's "kaizen" field; null: plain sampling
+    # even where the server has a default strategy
+    kaizen: dict | None = None
     stream: bool = True
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
     seed: int | None = None
-    # a prompting strategy, the keys of StrategySpec as in /v1's "kaizen" field; null: plain sampling
-    # even where the server has a default strategy
-    kaizen: dict | None = None
 
 
 class SendMessage(GenerationOptions):
