@@ -149,3 +149,31 @@ def test_a_bad_second_model_gets_one_line(tmp_path, model_dir, capsys):
     rc = cli.main([str(model_dir), "--models", f"rm={rm}", "--db_url", f"sqlite:///{tmp_path / 'serve.db'}"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("kaizen serve: error: ") and "is a reward model" in err and "\n" not in err
+
+
+def test_registry_versions_are_named_after_their_runs(tmp_path, model_dir):
+    from kaizen.registry import Registry
+    from kaizen.serve.registry import RegistryWatcher, resolve
+
+    reg = Registry(tmp_path / "models")
+    sft = tmp_path / "runs" / "sft"
+    shutil.copytree(model_dir, sft / "model")
+    write_model_card(sft, "sft", None)
+    reg.register(sft / "model", None, status="promoted")
+    cfg, v1 = resolve(ServeConfig(registry=str(reg.root)))
+    assert cfg.served_model_name == "sft-v1"
+
+    class Engine:  # what the watcher needs of an engine
+        def __init__(self, c):
+            self.model_name, self.running, self.tokenizer = c.served_model_name, 0, model_tokenizer
+
+    model_tokenizer = type("Tok", (), {"get_vocab": lambda _self: {"x": 0}})()
+    state = type("State", (), {"engine": Engine(cfg)})()
+    watcher = RegistryWatcher(state, cfg, "v1", Engine, prefix=None)
+    ppo = tmp_path / "runs" / "ppo_ptx"
+    shutil.copytree(model_dir, ppo / "model")
+    write_model_card(ppo, "ppo", str(sft / "model"))
+    reg.register(ppo / "model", "v1", status="promoted")
+    assert watcher.check() and state.engine.model_name == "ppo_ptx-v2"  # not sft-v2: each version its own run
+    named, _ = resolve(ServeConfig(registry=str(reg.root), name="prod"))
+    assert named.served_model_name == "prod-v2"
