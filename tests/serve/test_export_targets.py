@@ -195,3 +195,21 @@ def test_truncated_targets_can_be_left_out(app_client, tmp_path):
     report = json.loads((out / "export.json").read_text())
     assert report["counts"] == {"demonstrations": 0, "rankings": 0, "ratings": 1}
     assert report["not_targets"] == {"thumbs_up: cut at max_tokens": 1}
+
+
+def test_labeled_rankings_name_the_model_that_wrote_their_answers(app_client, exported, add_user):
+    import time
+
+    r = app_client.post("/api/admin/tasks", json={"k": 4, "max_tokens": 4, "jsonl": '{"prompt": "hello world"}\n'})
+    tid = r.json()["task_ids"][0]
+    deadline = time.monotonic() + 30
+    while app_client.get(f"/api/admin/tasks/{tid}").json()["task"]["status"] == "generating":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    lab = {"Authorization": "Bearer " + add_user(app_client, "lena", "labeler")}
+    task = app_client.get("/api/labeling/next", headers=lab).json()["task"]
+    assert app_client.post(f"/api/labeling/tasks/{task['id']}/submit", headers=lab,
+                           json={"ranks": [1, 2, 3, 4]}).status_code == 200
+    _, rankings, _, report = exported()
+    assert rankings[0]["meta"] == {"source": "labeling", "task_id": tid, "model": "tiny-llama"}
+    assert report["signals"] == {"labeling_rank": 1}

@@ -80,8 +80,6 @@ class CompletionRequest(Sampling):
     echo: bool | None = False
 
 
-
-
 def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
     stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
     if len(stops) > 4:
