@@ -177,3 +177,11 @@ def test_registry_versions_are_named_after_their_runs(tmp_path, model_dir):
     assert watcher.check() and state.engine.model_name == "ppo_ptx-v2"  # not sft-v2: each version its own run
     named, _ = resolve(ServeConfig(registry=str(reg.root), name="prod"))
     assert named.served_model_name == "prod-v2"
+
+
+def test_a_damaged_card_falls_back_to_the_directory(tmp_path):
+    run = tmp_path / "dpo"
+    (run / "model").mkdir(parents=True)
+    (run / MODEL_CARD).write_text("{not json")
+    (run / "run_info.json").write_text("[]")
+    assert identify(str(run / "model")) == ModelIdentity("dpo")

@@ -79,9 +79,13 @@ def identify(model: str) -> ModelIdentity:
             except ValueError:
                 continue  # a damaged card names nothing; fall back to the directory
             if isinstance(data, dict) and isinstance(data.get("name"), str) and data["name"]:
-                return ModelIdentity(data["name"], data.get("version") or version_of(d), data.get("stage"),
-                                     data.get("parent"))
-    if path.name == "model" and (path.parent / "run_info.json").exists():  # a run from before the cards
-        info = json.loads((path.parent / "run_info.json").read_text())
-        return ModelIdentity(path.parent.resolve().name, version_of(path.parent), info.get("stage"))
+                text = {k: v if isinstance(v, str) else None for k, v in data.items()}
+                return ModelIdentity(data["name"], text.get("version") or version_of(d), text.get("stage"),
+                                     text.get("parent"))
+    if path.name == "model" and (path.parent / "run_info.json").is_file():  # a run from before the cards
+        try:
+            stage = json.loads((path.parent / "run_info.json").read_text()).get("stage")
+        except (ValueError, AttributeError):
+            stage = None
+        return ModelIdentity(path.parent.resolve().name, version_of(path.parent), stage if isinstance(stage, str) else None)
     return ModelIdentity(path.name or model)
