@@ -73,6 +73,10 @@ def next_steps(results: Mapping[str, Any], out_dir: str | Path, port: int = 8000
     root = Path(out_dir)
     docs = [root / "world" / f for f in ("corpus_train.jsonl", "store_reasoning.jsonl") if (root / "world" / f).exists()]
     extras = (" \\\n      --prompting.documents " + " ".join(shlex.quote(str(d)) for d in docs)) if docs else ""
+    others = [f"{n}={shlex.quote(str(m['path']))}" for n, m in results.items() if n != name and isinstance(m, Mapping)
+              and m.get("prompting", "chat") == "chat" and m.get("path") and m.get("win_rate_vs_sft") is not None]
+    if others:  # the chat's model picker then has every policy of the run beside the best one
+        extras += " \\\n      --models " + " ".join(others)
     if (root / "rm" / "model").exists():  # the chat's strategy picker then offers ReAct and best-of-N too
         extras += " --prompting.reward_model " + shlex.quote(str(root / "rm" / "model"))
     return "\n".join([
