@@ -38,10 +38,17 @@ ALLOWED_IN, ALLOWED_OUT = Verdict(True, "input"), Verdict(True, "output")
 
 def system_prompt(messages: Sequence[dict]) -> str:
     """The caller's own system instructions (without the text the defences added)."""
-    text = " ".join(m["content"] for m in messages if m["role"] == "system")
-    for added in (defences.DATA_POLICY, defences.REMINDER):
-        text = text.replace(added, "")
-    return text.strip()
+    parts: list[str] = []
+    for m in messages:
+        if m["role"] != "system":
+            continue
+        text = m["content"]
+        for added in (defences.DATA_POLICY, defences.REMINDER):
+            text = text.replace(added, "")
+        text = " ".join(text.split())
+        if text and text not in parts:  # the reminder repeats the prompt: once is enough
+            parts.append(text)
+    return " ".join(parts)
 
 
 def last_user_text(messages: Sequence[dict]) -> str:

@@ -10,6 +10,7 @@ no examples neither helps nor hurts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from kaizen.safety.categories import LabelledText
@@ -71,3 +72,15 @@ def format_report(report: dict) -> str:
         if report[key] is not None:
             rows.append(f"{key} {report[key]:.3f} ({report[n]} texts)")
     return "\n".join(rows)
+
+
+def wilson_ci95(successes: int, n: int) -> tuple[float, float]:
+    """Wilson's score interval for a binomial rate (z = 1.96): unlike the normal one, it stays inside
+    [0, 1] and is not zero-width at 0 or n successes, the usual case for attack success rates.
+    Wilson (1927), https://doi.org/10.1080/01621459.1927.10502953."""
+    if n == 0:
+        return 0.0, 1.0
+    z, p = 1.96, successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
