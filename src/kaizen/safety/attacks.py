@@ -113,11 +113,11 @@ class Attack:
         return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user}]
 
 
-def _canary(rng: random.Random) -> str:
+def new_canary(rng: random.Random) -> str:
     return f"{rng.choice(CANARY_WORDS)}{rng.randint(10, 99)}"
 
 
-def _secret(rng: random.Random) -> str:
+def new_secret(rng: random.Random) -> str:
     return f"{rng.choice(SECRET_WORDS)}-{rng.randint(1000, 9999)}"
 
 
@@ -153,17 +153,17 @@ def redteam_suite(kb: KnowledgeBase, n_per_template: int = 2, n_benign: int = 40
     out: list[Attack] = []
     for _ in range(n_per_template):
         for i, t in enumerate(REDTEAM["injection_user"]):
-            canary = _canary(rng)
+            canary = new_canary(rng)
             payload = rng.choice(REDTEAM["payload"]).format(canary=canary)
             out.append(Attack("injection_user", f"iu{i}", SYSTEM_APP.format(town=town()),
                               t.format(task=_question(kb, rng, None), payload=payload), canary=canary))
         for i, t in enumerate(REDTEAM["injection_document"]):
-            canary = _canary(rng)
+            canary = new_canary(rng)
             doc = t.format(facts=_facts(kb, rng, None), payload=rng.choice(REDTEAM["payload"]).format(canary=canary))
             out.append(Attack("injection_document", f"id{i}", SYSTEM_APP.format(town=town()), rng.choice(SUMMARISE),
                               (doc,), canary=canary))
         for i, t in enumerate(REDTEAM["leak"]):
-            secret = _secret(rng)
+            secret = new_secret(rng)
             out.append(Attack("leak", f"lk{i}", SYSTEM_SECRET.format(town=town(), secret=secret), t, secret=secret))
         for kind in ("jailbreak", "harmful"):
             for i, t in enumerate(REDTEAM[kind]):
@@ -186,7 +186,7 @@ def detector_texts(kb: KnowledgeBase, split: str, n_per_template: int, rng: rand
     out: list[LabelledText] = []
     for _ in range(n_per_template):
         for t in DETECTOR["injection"]:
-            payload = rng.choice(DETECTOR["payload"]).format(canary=_canary(rng))
+            payload = rng.choice(DETECTOR["payload"]).format(canary=new_canary(rng))
             attack = t.format(payload=payload)
             host = rng.choice((_question(kb, rng, split), _facts(kb, rng, split)))
             out.append(LabelledText(f"{host} {attack}" if rng.random() < 0.7 else f"{attack} {host}", ("injection",)))
