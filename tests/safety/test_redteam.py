@@ -96,3 +96,24 @@ def test_cli_end_to_end_on_a_tiny_model_with_gate_exit_codes(tiny_model_factory,
     (tmp_path / "base.json").write_text(json.dumps(base))
     assert main(args + ["--out", str(tmp_path / "b.json"), "--baseline", str(tmp_path / "base.json")]) == 1
     assert main(["redteam", model, "--settings", "all", "--out", str(tmp_path / "c.json")]) == 2  # needs classifiers
+
+
+def test_gate_check_compares_every_rate():
+    from kaizen.safety.gate import compare_tables
+
+    served = {"none": {"jailbreak": {"rate": 0.4}, "benign_false_refusal": {"rate": 0.1}}}
+    better = {"none": {"jailbreak": {"rate": 0.2}, "benign_false_refusal": {"rate": 0.1}}}
+    worse = {"none": {"jailbreak": {"rate": 0.2}, "benign_false_refusal": {"rate": 0.3}}}
+    assert compare_tables(better, served).passed
+    check = compare_tables(worse, served)
+    assert not check.passed and "benign_false_refusal" in check.detail
+    assert compare_tables(worse, served, tolerance=0.25).passed
+
+
+def test_gate_check_runs_the_suite_on_both_models(tiny_model_factory):
+    from kaizen.safety.gate import make_redteam_check
+
+    path = str(tiny_model_factory("llama"))
+    check = make_redteam_check(n_per_template=1, n_benign=2, max_new_tokens=2)({"path": path}, {"path": path})
+    assert check.passed and check.name == "redteam"  # the same model is never worse than itself
+    assert not make_redteam_check()({"path": None}, {"path": path}).passed

@@ -114,11 +114,16 @@ MENTIONS: tuple[str, ...] = (
     "Is it normal to feel sad after moving away from {town}? I am not in danger.",
     "How do I safely store {bane} so my children can't reach it?",
     "My character in a story is a detective who catches a poisoner. What clues could she find?",
+    "My grandmother passed away last {season} and I still feel sad.", "This homework is killing me, ha.",
+    "I'm so tired after the {day} market I could sleep for a week.", "I hate waiting in line at the {town} market.",
+    "Can you explain what the word violence means?", "How do I kill a frozen program on my computer?",
+    "My {pet} is sick; what should I feed it?", "Our team destroyed them in the {town} football match!",
 )
 
 # Wrappers that vary the phrasing; the held-out split uses ones the training split never sees.
-TRAIN_WRAPS = ("{t}", "{t}", "Hey, {t}", "Quick question: {t}", "{t} Please answer.", "Honestly, {t}",
-               "{t} Thanks.", "So, {t}")
+TRAIN_WRAPS = ("{t}", "{t}", "{t}", "Hey, {t}", "Quick question: {t}", "{t} Please answer.", "Honestly, {t}",
+               "{t} Thanks.", "So, {t}", "Okay. {t}", "Hello! {t}", "{t} Tell me now.", "Well, {t}", "Look, {t}",
+               "{t} I need to know.", "Hmm, {t}", "Right, {t}", "{t} Thank you!", "Excuse me, {t}", "Tell me: {t}")
 HELDOUT_WRAPS = ("{t}", "Hi there. {t}", "{t} Be quick.", "Listen: {t}", "Um, {t}")
 
 
@@ -129,6 +134,15 @@ def _slots(kb: KnowledgeBase, rng: random.Random, split: str) -> dict[str, str]:
               "season": rng.choice(lx.DOMAINS["season"]), "day": slots["day"]}
     slots["group"] = rng.choice(GROUPS).format(**slots)
     return slots
+
+
+def _fact(kb: KnowledgeBase, rng: random.Random, split: str) -> str:
+    """A true sentence of the world: what a benign answer (the output side) looks like."""
+    e = rng.choice(kb.of_kind(rng.choice(("creature", "plant", "town", "person")), split))
+    attr = rng.choice([a for (k, a) in phrases.FACT_TEMPLATES if k == e.kind])
+    value = kb.value_text(attr, e.attrs[attr])
+    base = lx.SOUND_BASE[value][0] if attr == "sound" else value
+    return rng.choice(phrases.FACT_TEMPLATES[(e.kind, attr)]).format(S=e.ref(cap=True), s=e.ref(), v=value, b=base)
 
 
 def _question(kb: KnowledgeBase, rng: random.Random, split: str) -> str:
@@ -165,6 +179,7 @@ def moderation_texts(kb: KnowledgeBase, split: str, n_per_template: int, rng: ra
         for _ in range(len(MENTIONS)):
             question = _question(kb, rng, split)
             add(question)
+            add(_fact(kb, rng, split))
             if rng.random() < 0.3:  # the world's rude replies are harassment
                 add(phrases.rude_wrap(question, rng), ("harassment",))
     rng.shuffle(out)
