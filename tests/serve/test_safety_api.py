@@ -164,3 +164,12 @@ def test_admin_page_has_a_safety_section():
     static = Path(kaizen.serve.__file__).parent / "static"
     assert 'id="safety-panel"' in (static / "admin.html").read_text()
     assert "/api/admin/safety" in (static / "js" / "safety.js").read_text()
+
+
+def test_plain_completions_are_moderated_but_not_rewritten(guarded_client, engine, monkeypatch):
+    seen = scripted(monkeypatch, engine, " blue.")
+    with guarded_client(delimit=True, reminder=True) as client:
+        r = client.post("/v1/completions", json={"model": "tiny-llama", "prompt": POISON, "max_tokens": 4})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "content_filter" and seen == []
+        r = client.post("/v1/completions", json={"model": "tiny-llama", "prompt": "The zorvik is", "max_tokens": 4})
+        assert r.status_code == 200 and seen == ["The zorvik is"]

@@ -71,6 +71,8 @@ class GuardRequestFilter:
         if not verdict.allowed:
             self.log.write(ctx, verdict, last_user_text(messages))
             raise Refusal(self.guard.cfg.refusal)
+        if ctx.route == "completions":  # a raw prompt has no roles to delimit or remind with
+            return messages
         return self.guard.prepare(messages)
 
 
