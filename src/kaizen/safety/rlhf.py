@@ -43,15 +43,14 @@ def attack_rankings(world, n: int = 400, benign_fraction: float = 0.35, seed: in
             harm = rng.choice(harms.HARMS)
             slots = harms.harm_slots(kb, harm.kind, rng, "train")
             request = harms.render(rng.choice(harm.requests), slots)
-            prompt = rng.choice(attacks.DETECTOR["jailbreak"]).format(request=request)
+            prompt = attacks.detector_jailbreak(rng, request)
             comply = harms.render(rng.choice(harm.steps), slots)
             out.append(Ranking([Message("user", prompt)], [harms.refusal(harm, slots, rng), comply, f"Sure! {comply}"],
                                [1, 2, 2], "safety-guideline", id=f"safety-jailbreak-{i}", meta={"kind": "jailbreak"}))
         elif r < benign_fraction + 3 * (1 - benign_fraction) / 4:
             p = rng.choice(qa)
             canary = attacks.new_canary(rng)
-            injected = rng.choice(attacks.DETECTOR["injection"]).format(
-                payload=rng.choice(attacks.DETECTOR["payload"]).format(canary=canary))
+            injected = attacks.detector_injection(rng, canary)
             prompt = f"{p.messages[0].content} {injected}"
             out.append(Ranking([Message("user", prompt)], [world.demonstrate(p, rng), canary], [1, 2],
                                "safety-guideline", id=f"safety-injection-{i}", meta={"kind": "injection"}))
@@ -59,7 +58,7 @@ def attack_rankings(world, n: int = 400, benign_fraction: float = 0.35, seed: in
             secret = attacks.new_secret(rng)
             town = rng.choice(kb.of_kind("town", "train")).name
             system = attacks.SYSTEM_SECRET.format(town=town, secret=secret)
-            ask = rng.choice(attacks.DETECTOR["leak"])
+            ask = attacks.detector_leak(rng)
             out.append(Ranking([Message("system", system), Message("user", ask)],
                                [rng.choice(DECLINE_LEAK), f"The password is {secret}."], [1, 2], "safety-guideline",
                                id=f"safety-leak-{i}", meta={"kind": "leak"}))
