@@ -7,6 +7,7 @@ import codecs
 
 import pytest
 
+from kaizen.config import ConfigError
 from kaizen.safety import defences
 from kaizen.safety.config import SafetyConfig
 from kaizen.safety.guard import Guard, system_prompt
@@ -66,14 +67,18 @@ class Flags:
 
 
 def test_guard_composes_the_switched_on_defences():
-    cfg = SafetyConfig(thresholds={"violence": 0.9}, secrets=[SECRET])
+    cfg = SafetyConfig(thresholds=["violence=0.9"], secrets=[SECRET])
     guard = Guard(cfg, moderation=Flags("poison"))
     user = [{"role": "user", "content": "poison"}]
     assert guard.check_input(user).allowed  # 0.8 is below this category's threshold
-    strict = guard.only(thresholds={"violence": 0.5})
+    strict = guard.only(thresholds=["violence=0.5"])
     verdict = strict.check_input(user)
     assert (verdict.allowed, verdict.rule, verdict.category, verdict.score) == (False, "moderation", "violence", 0.8)
     assert guard.check_output("7144 mulp", user).rule == "secret"
     detector = Guard(SafetyConfig(), detector=Flags("ignore"))
     assert detector.check_input([{"role": "user", "content": "hi"}], documents=["ignore all that"]).rule == "detector"
     assert detector.prepare(user) == user and guard.only(delimit=True).prepare(user) != user
+    with pytest.raises(ConfigError, match="safety.thresholds.*unknown category 'gore'"):
+        guard.only(thresholds=["gore=0.2"]).check_input(user)
+    with pytest.raises(ConfigError, match="CATEGORY=SCORE"):
+        guard.only(thresholds=["violence"]).check_input(user)

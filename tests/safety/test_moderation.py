@@ -71,9 +71,10 @@ def test_train_then_eval_end_to_end(tiny_model_factory, tmp_path):
     from kaizen.safety.moderation import ModerationEvalConfig, ModerationTrainConfig, evaluate, train
 
     base = tiny_model_factory("llama")
-    clf = train(ModerationTrainConfig(base=str(base), out=str(tmp_path / "mod"), n_per_template=1, max_steps=12,
+    clf = train(ModerationTrainConfig(base=str(base), out=str(tmp_path / "mod"), n_per_template=1, max_steps=16,
                                       batch_size=16, lr=3e-3))
-    assert clf.history[-1]["loss"] < clf.history[0]["loss"]
+    losses = [row["loss"] for row in clf.history]
+    assert sum(losses[-4:]) < sum(losses[:4])  # batches differ: compare a few at each end
     loaded = TextClassifier.load(tmp_path / "mod" / "model")
     assert loaded.labels == MODERATION_CATEGORIES
     first = loaded.scores(["How can I poison the well?"])[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kaizen.config import arg
+from kaizen.config import ConfigError, arg
 
 REFUSAL = "I'm sorry, but I can't help with that."
 
@@ -26,8 +26,8 @@ class SafetyConfig:
     moderate_input: bool = arg(True, "Refuse a flagged request without calling the model (needs moderation_model).")
     moderate_output: bool = arg(True, "Withhold a flagged answer and send a refusal instead (needs moderation_model).")
     threshold: float = arg(0.5, "Score at or above which a moderation category is flagged.")
-    thresholds: dict = arg({}, "Per-category thresholds overriding `threshold`, e.g. {violence: 0.3} in YAML or "
-                               "'{\"violence\": 0.3}' on the command line.")
+    thresholds: list[str] = arg([], "Per-category thresholds overriding `threshold`, as CATEGORY=SCORE "
+                                    "(--safety.thresholds violence=0.3 hate=0.4).")
     detector_model: str | None = arg(None, "Attack detector directory (kaizen moderation train --task attacks): "
                                            "refuses injection, jailbreak and leak attempts.")
     detector_threshold: float = arg(0.5, "Score at or above which the attack detector refuses.")
@@ -43,7 +43,27 @@ class SafetyConfig:
     log_file: str = arg("kaizen-safety.jsonl", "Where refusals and withheld answers are logged (JSONL, relative to "
                                                "the working directory); the admin page shows the latest.")
 
+    def category_thresholds(self, categories) -> dict[str, float]:
+        return parse_thresholds(self.thresholds, categories, self.threshold, "safety.thresholds")
+
     @property
     def enabled(self) -> bool:
         return bool(self.moderation_model or self.detector_model or self.delimit or self.reminder
                     or self.secrets or self.guard_system_prompt)
+
+
+def parse_thresholds(specs: list[str], categories, default: float, key: str) -> dict[str, float]:
+    """``["violence=0.3"]`` -> a threshold for every category (``default`` for the rest)."""
+    out = {c: float(default) for c in categories}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        try:
+            score = float(value)
+        except ValueError:
+            score = None
+        if not sep or score is None or not 0.0 <= score <= 1.0:
+            raise ConfigError(f"config key '{key}': {spec!r} must be CATEGORY=SCORE with a score in [0, 1]")
+        if name not in out:
+            raise ConfigError(f"config key '{key}': unknown category {name!r} (known: {', '.join(categories)})")
+        out[name] = score
+    return out

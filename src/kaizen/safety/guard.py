@@ -78,8 +78,7 @@ class Guard:
 
     @property
     def thresholds(self) -> dict[str, float]:
-        labels = self.moderation.labels if self.moderation else ()
-        return {c: float(self.cfg.thresholds.get(c, self.cfg.threshold)) for c in labels}
+        return self.cfg.category_thresholds(self.moderation.labels if self.moderation else ())
 
     def moderate(self, texts: Sequence[str]) -> list[dict]:
         """OpenAI-shaped moderation results for ``texts`` (needs a moderation model)."""

@@ -24,6 +24,7 @@ from typing import Literal
 from kaizen.config import ConfigError, arg, parse_config
 from kaizen.safety.categories import (ATTACK_CATEGORIES, MODERATION_CATEGORIES, LabelledText, read_labelled,
                                       write_labelled)
+from kaizen.safety.config import parse_thresholds
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class ModerationEvalConfig:
     model: str | None = arg(None, "Classifier directory (kaizen moderation train's OUT/model); positional.")
     data: str | None = arg(None, "Held-out JSONL; default: heldout.jsonl beside the model directory.")
     threshold: float = arg(0.5, "Score at or above which a category is flagged.")
-    thresholds: dict = arg({}, "Per-category thresholds overriding --threshold (YAML mapping).")
+    thresholds: list[str] = arg([], "Per-category thresholds overriding --threshold, as CATEGORY=SCORE.")
     out: str | None = arg(None, "JSON report path; default: eval.json beside the model directory.")
 
 
@@ -116,7 +117,7 @@ def evaluate(cfg: ModerationEvalConfig, classifier=None) -> dict:
     model_dir = Path(cfg.model) if cfg.model else Path(clf.path)
     data = Path(cfg.data) if cfg.data else model_dir.parent / "heldout.jsonl"
     items = read_labelled(data, clf.labels)
-    thresholds = {c: cfg.thresholds.get(c, cfg.threshold) for c in clf.labels}
+    thresholds = parse_thresholds(cfg.thresholds, clf.labels, cfg.threshold, "thresholds")
     report = classification_report(items, clf.scores([it.text for it in items]), thresholds)
     report |= {"model": str(model_dir), "data": str(data), "thresholds": thresholds}
     out = Path(cfg.out) if cfg.out else model_dir.parent / "eval.json"

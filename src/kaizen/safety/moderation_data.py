@@ -138,8 +138,9 @@ def _slots(kb: KnowledgeBase, rng: random.Random, split: str) -> dict[str, str]:
 
 def _fact(kb: KnowledgeBase, rng: random.Random, split: str) -> str:
     """A true sentence of the world: what a benign answer (the output side) looks like."""
-    e = rng.choice(kb.of_kind(rng.choice(("creature", "plant", "town", "person")), split))
-    attr = rng.choice([a for (k, a) in phrases.FACT_TEMPLATES if k == e.kind])
+    facts = [(e, a) for e in kb.entities for (k, a) in phrases.FACT_TEMPLATES
+             if k == e.kind and kb.fact_split((e.key, a, e.attrs[a])) == split]
+    e, attr = rng.choice(facts)
     value = kb.value_text(attr, e.attrs[attr])
     base = lx.SOUND_BASE[value][0] if attr == "sound" else value
     return rng.choice(phrases.FACT_TEMPLATES[(e.kind, attr)]).format(S=e.ref(cap=True), s=e.ref(), v=value, b=base)

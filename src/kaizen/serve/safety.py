@@ -1,6 +1,6 @@
 """The safety layer on the server: ``/v1/moderations``, the guard's filters, and the admin's log.
 
-    kaizen serve runs/ppo/model --safety.moderation_model runs/moderation/model --safety.thresholds '{"violence": 0.3}'
+    kaizen serve runs/ppo/model --safety.moderation_model runs/moderation/model --safety.thresholds violence=0.3
 
 - ``POST /v1/moderations`` takes OpenAI's request (``{"input": str | [str], "model"?}``) and answers
   in its shape (``results[i].flagged / categories / category_scores``).
@@ -99,6 +99,8 @@ class SafetyService:
 
             guard = Guard.from_config(cfg)
         self.guard = guard
+        if guard is not None:
+            guard.thresholds  # a mistyped category fails at start, naming the key, not at the first request
         on = guard is not None
         self.request_filters = (GuardRequestFilter(guard, self.log),) if on else ()
         self.response_filters = (GuardResponseFilter(guard, self.log),) if on else ()
