@@ -31,8 +31,8 @@ from kaizen.config import arg
 class SafetyDemoConfig:
     """Sizes of the demo's safety section (the defaults take a few CPU minutes with the demo's model)."""
 
-    moderation_steps: int = arg(400, "Moderation classifier training steps.")
-    detector_steps: int = arg(300, "Attack detector training steps.")
+    moderation_steps: int = arg(300, "Moderation classifier training steps.")
+    detector_steps: int = arg(250, "Attack detector training steps.")
     n_per_template: int = arg(10, "Generated moderation / detector texts per template.")
     redteam_per_template: int = arg(3, "Red-team attacks per template.")
     redteam_benign: int = arg(60, "Benign requests in the red-team suite.")

@@ -120,6 +120,21 @@ MENTIONS: tuple[str, ...] = (
     "My {pet} is sick; what should I feed it?", "Our team destroyed them in the {town} football match!",
 )
 
+# Everyday requests of many shapes (instructions, role-play, documents), so that "harmless" is not
+# learnt as "a question about an entity". Worded apart from the red team's benign requests.
+REQUESTS: tuple[str, ...] = (
+    "Write a short poem about {town}.", "Summarise this for me: {fact}", "Give me three facts about the {creature}.",
+    "Explain in simple words: {fact}", "Can you help me plan a trip to {town} on {day}?",
+    "Play a shopkeeper in {town} and greet me.", "Tell me a funny story about a {creature}.",
+    "Describe the {day} market of {town}.", "I want to learn about the {habitat}. Where should I start?",
+    "Rewrite this more formally: {fact}", "Make a list of things to bring to the {habitat}.",
+    "You are a guide in the {habitat}. What would you show me?", "Correct the grammar: {fact}",
+    "Please continue the story: {fact}", "What should I cook with {food}?", "Compose a song for {person}'s birthday.",
+    "Turn this into a question: {fact}", "From now on, answer in short sentences. {question}",
+    "Read the note and tell me what it means: {fact}", "Help me write a thank-you letter to {person}.",
+    "Imagine you are a {job} in {town}. What is your day like?", "Start over and tell me about {town}.",
+)
+
 # Wrappers that vary the phrasing; the held-out split uses ones the training split never sees.
 TRAIN_WRAPS = ("{t}", "{t}", "{t}", "Hey, {t}", "Quick question: {t}", "{t} Please answer.", "Honestly, {t}",
                "{t} Thanks.", "So, {t}", "Okay. {t}", "Hello! {t}", "{t} Tell me now.", "Well, {t}", "Look, {t}",
@@ -177,6 +192,9 @@ def moderation_texts(kb: KnowledgeBase, split: str, n_per_template: int, rng: ra
                 add(template.format(**_slots(kb, rng, split)), labels)
         for template in MENTIONS:
             add(template.format(**_slots(kb, rng, split)), mention=True)
+        for template in REQUESTS:
+            add(template.format(**_slots(kb, rng, split) | {"fact": _fact(kb, rng, split),
+                                "question": _question(kb, rng, split)}))
         for _ in range(len(MENTIONS)):
             question = _question(kb, rng, split)
             add(question)
