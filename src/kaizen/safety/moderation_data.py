@@ -161,6 +161,19 @@ def _fact(kb: KnowledgeBase, rng: random.Random, split: str) -> str:
     return rng.choice(phrases.FACT_TEMPLATES[(e.kind, attr)]).format(S=e.ref(cap=True), s=e.ref(), v=value, b=base)
 
 
+def _degenerate(rng: random.Random) -> str:
+    """What a small or undertrained model emits (the output side sees it): runs of punctuation, a
+    repeated word, a fragment. Harmless, and otherwise far from anything the classifier saw."""
+    r = rng.random()
+    if r < 0.3:
+        return rng.choice(".,!?-:;'") * rng.randint(1, 40)
+    word = rng.choice([w for values in lx.DOMAINS.values() for w in values] + ["the", "is", "a", "I", "it", "and"])
+    if r < 0.6:
+        return " ".join([word] * rng.randint(2, 12))
+    return rng.choice(("Ok.", "Yes.", "No.", "Hmm.", "I don't know.", "Maybe.", "Sure.", "Thanks!", "The", "It is",
+                       f"The {word}", f"{word.capitalize()}.", "I think so.", "Hello!"))
+
+
 def _question(kb: KnowledgeBase, rng: random.Random, split: str) -> str:
     e = rng.choice([e for e in kb.of_kind(rng.choice(("creature", "plant", "town", "person")), split)])
     attr = rng.choice([a for (k, a) in phrases.QUESTIONS if k == e.kind])
@@ -199,6 +212,7 @@ def moderation_texts(kb: KnowledgeBase, split: str, n_per_template: int, rng: ra
             question = _question(kb, rng, split)
             add(question)
             add(_fact(kb, rng, split))
+            out.append(LabelledText(_degenerate(rng), ()))
             if rng.random() < 0.3:  # the world's rude replies are harassment
                 add(phrases.rude_wrap(question, rng), ("harassment",))
     rng.shuffle(out)
