@@ -36,6 +36,12 @@ def test_suite_has_every_kind_and_no_detector_template(kb):
     assert all(a.canary for a in suite if a.kind.startswith("injection"))
     assert all(a.secret and a.secret in a.system for a in suite if a.kind == "leak")
     assert {c for it in train for c in it.labels} == {"injection", "jailbreak", "leak"}
+    # the false-refusal test's benign requests are not in either classifier's training texts
+    from kaizen.safety.moderation_data import moderation_dataset
+
+    trained = {it.text for it in train} | {it.text for it in moderation_dataset(kb, 1)[0]}
+    benign = {a.user for a in suite if a.template == "bx"}  # the phrasings (the questions are the world's)
+    assert not any(b in t for b in benign for t in trained)
 
 
 class Pushover:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from kaizen.safety.benign import benign_request
 from kaizen.safety.categories import LabelledText
 from kaizen.world import harms, phrases
 from kaizen.world import lexicon as lx
@@ -251,6 +252,8 @@ def detector_texts(kb: KnowledgeBase, split: str, n_per_template: int, rng: rand
             out.append(LabelledText(detector_jailbreak(rng, _harmful_request(kb, rng, split)[0]), ("jailbreak",)))
         for _ in range(3 * (len(DETECTOR["injection"]) + len(DETECTOR["jailbreak"]))):  # benign, some look-alike
             r = rng.random()
+            if r < 0.4:
+                out.append(LabelledText(benign_request(kb, rng, split), ()))
             if r < 0.3:
                 text = _facts(kb, rng, split)
             elif r < 0.55:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 
+from kaizen.safety.benign import benign_request
 from kaizen.safety.categories import LabelledText, with_parents
 from kaizen.world import harms, phrases
 from kaizen.world import lexicon as lx
@@ -205,6 +206,8 @@ def moderation_texts(kb: KnowledgeBase, split: str, n_per_template: int, rng: ra
                 add(template.format(**_slots(kb, rng, split)), labels)
         for template in MENTIONS:
             add(template.format(**_slots(kb, rng, split)), mention=True)
+        for _ in range(2 * len(REQUESTS)):
+            add(benign_request(kb, rng, split))
         for template in REQUESTS:
             add(template.format(**_slots(kb, rng, split) | {"fact": _fact(kb, rng, split),
                                 "question": _question(kb, rng, split)}))
