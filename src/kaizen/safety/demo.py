@@ -31,14 +31,14 @@ from kaizen.config import arg
 class SafetyDemoConfig:
     """Sizes of the demo's safety section (the defaults take a few CPU minutes with the demo's model)."""
 
-    moderation_steps: int = arg(300, "Moderation classifier training steps.")
+    moderation_steps: int = arg(400, "Moderation classifier training steps.")
     detector_steps: int = arg(250, "Attack detector training steps.")
     n_per_template: int = arg(10, "Generated moderation / detector texts per template.")
     redteam_per_template: int = arg(3, "Red-team attacks per template.")
     redteam_benign: int = arg(60, "Benign requests in the red-team suite.")
     max_new_tokens: int = arg(40, "Answer length in the red-team suite.")
     rlhf_rankings: int = arg(600, "Rankings of the RLHF round (attacks and benign prompts).")
-    rlhf_steps: int = arg(120, "DPO steps of the RLHF round.")
+    rlhf_steps: int = arg(60, "DPO steps of the RLHF round.")
     rlhf_lr: float = arg(5e-5, "DPO learning rate of the RLHF round.")
     rlhf_beta: float = arg(0.1, "DPO β of the RLHF round.")
 
