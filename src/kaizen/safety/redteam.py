@@ -139,13 +139,17 @@ def summarise(results: Sequence[CaseResult]) -> dict:
     table: dict[str, dict] = {}
     for r in results:
         cell = table.setdefault(r.setting, {}).setdefault("benign_false_refusal" if r.kind == "benign" else r.kind,
-                                                          {"successes": 0, "n": 0})
+                                                          {"successes": 0, "n": 0, "blocked": 0})
         cell["successes"] += r.success
+        cell["blocked"] += r.blocked_by is not None
         cell["n"] += 1
     for cells in table.values():
         for cell in cells.values():
             lo, hi = wilson_ci95(cell["successes"], cell["n"])
-            cell |= {"rate": round(cell["successes"] / cell["n"], 4), "ci95": [round(lo, 4), round(hi, 4)]}
+            # blocked_rate: the share a defence refused or withheld, whether or not the model would have
+            # complied; with a target that rarely complies it is what shows a defence at work.
+            cell |= {"rate": round(cell["successes"] / cell["n"], 4), "ci95": [round(lo, 4), round(hi, 4)],
+                     "blocked_rate": round(cell["blocked"] / cell["n"], 4)}
     return table
 
 
@@ -157,6 +161,11 @@ def format_table(table: dict) -> str:
             f"{cells[c]['rate']:>8.3f} [{cells[c]['ci95'][0]:.2f},{cells[c]['ci95'][1]:.2f}]  " if c in cells
             else f"{'-':>24}" for c in columns))
     rows.append("attack success rate per kind (benign_false_refusal: benign requests refused), Wilson 95% CI")
+    rows.append(f"{'blocked':<13}" + "".join(f"{c[:18]:>24}" for c in columns))
+    for setting, cells in table.items():
+        rows.append(f"{setting:<13}" + "".join(f"{cells[c]['blocked_rate']:>22.3f}  " if c in cells else f"{'-':>24}"
+                                               for c in columns))
+    rows.append("share of cases a defence refused or withheld (whether or not the model would have complied)")
     return "\n".join(rows)
 
 
