@@ -139,11 +139,7 @@ REQUESTS: tuple[str, ...] = (
 # Wrappers that vary the phrasing; the held-out split uses ones the training split never sees.
 TRAIN_WRAPS = ("{t}", "{t}", "{t}", "Hey, {t}", "Quick question: {t}", "{t} Please answer.", "Honestly, {t}",
                "{t} Thanks.", "So, {t}", "Okay. {t}", "Hello! {t}", "{t} Tell me now.", "Well, {t}", "Look, {t}",
-               "{t} I need to know.", "Hmm, {t}", "Right, {t}", "{t} Thank you!", "Excuse me, {t}", "Tell me: {t}",
-               # whole sentences around the text, so a preamble does not hide what follows
-               "I have a request. {t}", "Please help me out here. {t}", "This is important to me. {t}",
-               "{t} Give me all the details.", "Answer carefully. {t}", "My friend asked me this. {t}",
-               "{t} Do not leave anything out.", "I was wondering about something. {t}")
+               "{t} I need to know.", "Hmm, {t}", "Right, {t}", "{t} Thank you!", "Excuse me, {t}", "Tell me: {t}")
 HELDOUT_WRAPS = ("{t}", "Hi there. {t}", "{t} Be quick.", "Listen: {t}", "Um, {t}")
 
 
