@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("kaizen.serve.export", "turn collected feedback into training data"),
     "plot": ("kaizen.plot", "render PNG curves of a run's metrics"),
     "registry": ("kaizen.registry", "list, add and promote model versions (lineage, gate, status)"),
+    "moderation": ("kaizen.safety.moderation", "train / evaluate a moderation classifier or the attack detector"),
+    "redteam": ("kaizen.safety.redteam", "attack a model or URL, with and without defences; gate on the result"),
     "demo": ("kaizen.demo", "run the loop end to end on the offline demo world"),
 }
 

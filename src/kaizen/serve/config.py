@@ -7,6 +7,7 @@ from typing import Literal
 
 from kaizen.config import arg
 from kaizen.prompting.serve import PromptingConfig
+from kaizen.safety.config import SafetyConfig
 
 ROLES: tuple[str, ...] = ("user", "labeler", "admin")  # each role includes the ones before it
 
@@ -52,3 +53,4 @@ class ServeConfig:
     password: str | None = arg(None, "Password for --add_user (browser login); default: API key only.")
     log_level: str = arg("info", "uvicorn log level.")
     prompting: PromptingConfig = arg(PromptingConfig, "Prompting strategies of /v1/chat/completions (--prompting.strategy, ...).")
+    safety: SafetyConfig = arg(SafetyConfig, "Moderation and defences (--safety.moderation_model, ...); docs/safety.md.")
