@@ -139,7 +139,7 @@ def run(cfg: DemoConfig) -> dict:
 
     results = {**report, **summarise_rm(rounds[0]["rm"]), **steering}
     results["rounds"] = [round_entry(r, report, cfg.rounds) for r in rounds]
-    sections = run_sections(cfg, stage, out, world, sft_model, last["rm"], policies["ppo_ptx"])
+    sections = run_sections(cfg, stage, out, world, base, sft_model, last["rm"], policies["ppo_ptx"])
     results.update(sections)
     results["timings_s"] = timings
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -223,7 +223,7 @@ def rm_steering(cfg: DemoConfig, world: Path, sft_model, rm_model, ranking_files
             "gold_best_of_8_win": bon["gold_pick_win"], "random_sample_win": bon["random_pick_win"]}
 
 
-def run_sections(cfg: DemoConfig, stage, out: Path, world: Path, sft_model, rm_model, ppo_ptx) -> dict:
+def run_sections(cfg: DemoConfig, stage, out: Path, world: Path, base, sft_model, rm_model, ppo_ptx) -> dict:
     """The sections other parts of Kaizen add: the service's feedback loop, prompting strategies, safety."""
     got = {}
     if "feedback_loop" in cfg.sections:
@@ -235,12 +235,10 @@ def run_sections(cfg: DemoConfig, stage, out: Path, world: Path, sft_model, rm_m
 
         got["prompting"] = stage("prompting", demo_section, out / "prompting", world, sft_model, rm_model, cfg.seed)
     if "safety" in cfg.sections:
-        try:
-            from kaizen.safety.demo import safety_section
-        except ImportError:  # the safety layer is not part of this checkout
-            safety_section = None
-        if safety_section is not None:
-            got["safety"] = stage("safety", safety_section, out / "safety", world, ppo_ptx, cfg.seed)
+        from kaizen.safety.demo import safety_section
+
+        # the served policy is attacked, defended and given a safety round; classifiers start from the base
+        got["safety"] = stage("safety", safety_section, out / "safety", world, ppo_ptx, cfg.seed, base)
     return got
 
 
