@@ -2,6 +2,7 @@
 
     kaizen ppo --policy runs/sft/model --reward_model runs/rm/model --out runs/ppo-ptx
     kaizen ppo ... --ptx_coef 0 --out runs/ppo          # plain PPO, to measure the alignment tax
+    kaizen ppo ... --algo grpo --group_size 4           # critic-free: GRPO (or rloo), no value model
 
 InstructGPT's objective (Ouyang et al. 2022, eq. 2):
     E[r(x, y) - β log(π(y|x) / π_SFT(y|x))] + γ E_{x~D_pretrain}[log π(x)]
@@ -12,6 +13,11 @@ token -> GAE -> several epochs of clipped policy and value updates on minibatche
 γ_ptx · NLL on a pretraining batch. The policy starts from SFT, the frozen reference is SFT, the
 value model starts from the RM. Checkpoints every ``save_every`` iterations; a killed run
 resumes on the same prompts. Generation vs training time is logged every iteration.
+
+``--algo grpo | rloo`` replace the value model and GAE by a baseline from the other answers:
+each prompt is sampled ``group_size`` times and an answer's advantage is its score against its
+group's (losses/critic_free.py). The rollouts, KL penalty, ptx term, optimiser and checkpoints
+are the same; no value model is loaded.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from kaizen.eval.monitors import MonitorConfig, RewardHackingMonitor
 from kaizen.data.formats import load_records
 from kaizen.generation import SamplingParams, chat_prompt, generate
 from kaizen.lazy import lazy_import, no_grad
+from kaizen.losses.critic_free import (clipped_policy_loss, group_normalised_advantages, leave_one_out_advantages,
+                                       sequence_kl_penalised_scores)
 from kaizen.losses.kl import AdaptiveKLController, FixedKLController
 from kaizen.losses.ppo import (apply_eos_penalty, entropy_from_logits, gae, kl_penalty_rewards, masked_mean,
                                masked_whiten, policy_loss, ptx_loss, value_loss)
@@ -45,8 +53,19 @@ torch = lazy_import("torch")
 
 @dataclass(frozen=True)
 class PPOConfig:
-    """Step 3: PPO (-ptx) against a reward model."""
+    """Step 3: PPO (-ptx), GRPO or RLOO against a reward model."""
 
+    algo: str = arg("ppo", "ppo (value model + GAE) | grpo (group-normalised advantages) | rloo (leave-one-out "
+                           "baseline); grpo and rloo keep no value model.")
+    group_size: int = arg(4, "G: answers sampled per prompt for grpo / rloo (each iteration samples "
+                             "rollout_batch_size x G rows). Unused by ppo.")
+    kl_in: str = arg("auto", "Where the KL to the reference goes: reward (β·KL per token / per answer subtracted "
+                             "from the reward) | loss (β·k3 KL added to the policy loss, DeepSeekMath) | auto "
+                             "(grpo: loss; ppo, rloo: reward).")
+    loss_normalisation: str = arg("sequence", "grpo / rloo policy loss: sequence (each answer's token mean, then "
+                                              "the mean over answers; GRPO) | token (one mean over all tokens; "
+                                              "DAPO). ppo always takes the token mean.")
+    scale_by_std: bool = arg(True, "grpo: divide by the group's score std (false: Dr. GRPO, centring only).")
     policy: str = arg("runs/sft/model", "Initial policy (the SFT model); also the frozen reference unless ref_model is set.")
     ref_model: str | None = arg(None, "Frozen reference for the KL penalty (default: the initial policy).")
     reward_model: str = arg("runs/rm/model", "Reward model directory (kaizen rm output).")
@@ -63,7 +82,7 @@ class PPOConfig:
     iterations: int = arg(60, "PPO iterations (rollout + update).")
     rollout_batch_size: int = arg(64, "Prompts sampled per iteration.")
     ppo_epochs: int = arg(4, "Optimisation epochs over each rollout batch.")
-    minibatch_size: int = arg(16, "Rollouts per gradient step.")
+    minibatch_size: int = arg(16, "Rollouts (answers) per gradient step.")
     lr: float = arg(1e-5, "Policy learning rate.")
     value_lr: float = arg(5e-5, "Value model learning rate.")
     warmup_iterations: int = arg(0, "Iterations over which both learning rates warm up linearly from 0.")
@@ -97,6 +116,35 @@ class PPOConfig:
     monitor: MonitorConfig = arg(MonitorConfig, "Reward-hacking monitors (kaizen.eval.monitors).")
 
 
+ALGOS = ("ppo", "grpo", "rloo")
+
+
+def check_config(cfg: PPOConfig) -> None:
+    if cfg.algo not in ALGOS:
+        raise ConfigError(f"config key 'algo': {cfg.algo!r} is not one of {', '.join(ALGOS)}")
+    if cfg.algo != "ppo" and cfg.group_size < 2:
+        raise ConfigError(f"config key 'group_size': {cfg.algo} needs at least 2 answers per prompt, got {cfg.group_size}")
+    if cfg.kl_in not in ("auto", "reward", "loss"):
+        raise ConfigError(f"config key 'kl_in': {cfg.kl_in!r} is not one of auto, reward, loss")
+    if cfg.algo == "ppo" and cfg.kl_in == "loss":
+        raise ConfigError("config key 'kl_in': ppo puts the KL in the per-token reward (its value model learns "
+                          "it); 'loss' is for grpo / rloo")
+    if cfg.loss_normalisation not in ("sequence", "token"):
+        raise ConfigError(f"config key 'loss_normalisation': {cfg.loss_normalisation!r} is not sequence or token")
+    if not cfg.prompts:
+        raise ConfigError("config key 'prompts': give the prompt files PPO samples answers to (--prompts FILE)")
+    if cfg.ptx_coef > 0 and not cfg.ptx_data:
+        raise ConfigError("config key 'ptx_data': PPO-ptx mixes in pretraining text: give --ptx_data FILE "
+                          "(or --ptx_coef 0 for plain PPO)")
+
+
+def kl_placement(cfg: PPOConfig) -> str:
+    """``auto``: GRPO as DeepSeekMath (KL in the loss), RLOO as Ahmadian et al. and PPO (in the reward)."""
+    if cfg.kl_in != "auto":
+        return cfg.kl_in
+    return "loss" if cfg.algo == "grpo" else "reward"
+
+
 def _lora(model, cfg: PPOConfig, task: str):
     from peft import LoraConfig, get_peft_model
 
@@ -106,7 +154,7 @@ def _lora(model, cfg: PPOConfig, task: str):
 
 
 class PPOTrainer:
-    """Holds the four models (policy, reference, value, reward) and runs iterations."""
+    """Holds the models (policy, reference, reward; a value model for ppo only) and runs iterations."""
 
     def __init__(self, cfg: PPOConfig):
         from accelerate.utils import set_seed
@@ -114,32 +162,37 @@ class PPOTrainer:
 
         from kaizen.reward import load_reward_model
 
-        if not cfg.prompts:  # before any model is loaded
-            raise ConfigError("config key 'prompts': give the prompt files PPO samples answers to (--prompts FILE)")
-        if cfg.ptx_coef > 0 and not cfg.ptx_data:
-            raise ConfigError("config key 'ptx_data': PPO-ptx mixes in pretraining text: give --ptx_data FILE "
-                              "(or --ptx_coef 0 for plain PPO)")
+        check_config(cfg)  # before any model is loaded
         self.cfg = cfg
+        self.kl_in = kl_placement(cfg)
+        self.group = cfg.group_size if cfg.algo != "ppo" else 1
         self.acc = make_accelerator(resolve_precision(cfg.precision))
         set_seed(cfg.seed)
         self.tokenizer = load_tokenizer(cfg.policy, trust_remote_code=cfg.trust_remote_code)
         policy = load_causal_lm(cfg.policy, trust_remote_code=cfg.trust_remote_code)
-        value = load_scalar_model(cfg.value_model or cfg.reward_model, trust_remote_code=cfg.trust_remote_code)
+        value = None
+        if cfg.algo == "ppo":
+            value = load_scalar_model(cfg.value_model or cfg.reward_model, trust_remote_code=cfg.trust_remote_code)
         if cfg.lora_r > 0:
-            policy, value = _lora(policy, cfg, "CAUSAL_LM"), _lora(value, cfg, "SEQ_CLS")
+            policy = _lora(policy, cfg, "CAUSAL_LM")
+            value = _lora(value, cfg, "SEQ_CLS") if value is not None else None
             self.ref = None  # the policy with its adapter disabled
         else:
             self.ref = load_causal_lm(cfg.ref_model or cfg.policy).to(self.acc.device).eval().requires_grad_(False)
         self.reward = load_reward_model(cfg.reward_model)
         self.reward.model.to(self.acc.device).eval().requires_grad_(False)
-        opt_p = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr, eps=1e-5)
-        opt_v = torch.optim.AdamW([p for p in value.parameters() if p.requires_grad], lr=cfg.value_lr, eps=1e-5)
         # Warm-up: the first update otherwise meets advantages from a value head that was never
         # trained as a value function and takes a large step (KL jumped to ~12 nats in the demo).
-        warm = cfg.warmup_iterations * cfg.ppo_epochs * -(-cfg.rollout_batch_size // cfg.minibatch_size)
-        sch_p, sch_v = (get_scheduler("constant_with_warmup", o, num_warmup_steps=warm) for o in (opt_p, opt_v))
-        (self.policy, self.value, self.opt_p, self.opt_v, self.sch_p, self.sch_v) = self.acc.prepare(
-            policy, value, opt_p, opt_v, sch_p, sch_v)
+        rows = cfg.rollout_batch_size * self.group
+        warm = cfg.warmup_iterations * cfg.ppo_epochs * -(-rows // cfg.minibatch_size)
+        opt_p = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr, eps=1e-5)
+        sch_p = get_scheduler("constant_with_warmup", opt_p, num_warmup_steps=warm)
+        self.policy, self.opt_p, self.sch_p = self.acc.prepare(policy, opt_p, sch_p)
+        self.value = self.opt_v = self.sch_v = None
+        if value is not None:
+            opt_v = torch.optim.AdamW([p for p in value.parameters() if p.requires_grad], lr=cfg.value_lr, eps=1e-5)
+            sch_v = get_scheduler("constant_with_warmup", opt_v, num_warmup_steps=warm)
+            self.value, self.opt_v, self.sch_v = self.acc.prepare(value, opt_v, sch_v)
         self.kl_ctl = (AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon) if cfg.adaptive_kl
                        else FixedKLController(cfg.kl_coef))
         self.prompts = self._load_prompts()
@@ -187,7 +240,9 @@ class PPOTrainer:
         with self.acc.unwrap_model(self.policy).disable_adapter():
             return self._logprobs(self.policy, r)
 
-    def _values(self, r: Rollout, idx=None) -> torch.Tensor:
+    def _values(self, r: Rollout, idx=None) -> torch.Tensor | None:
+        if self.value is None:
+            return None
         ids, att = (r.input_ids, r.attention_mask) if idx is None else (r.input_ids[idx], r.attention_mask[idx])
         return token_values(self.value, ids, att)[:, :-1]
 
@@ -195,10 +250,11 @@ class PPOTrainer:
     def iteration(self, it: int) -> dict[str, float]:
         cfg, dev = self.cfg, self.acc.device
         t0 = time.perf_counter()
-        prompts = self.prompts_for(it)
+        # Each prompt `group` times in a row: the layout the critic-free advantages expect.
+        prompts = [p for p in self.prompts_for(it) for _ in range(self.group)]
         texts = [chat_prompt(self.tokenizer, p) for p in prompts]
         gens = generate(self.acc.unwrap_model(self.policy), self.tokenizer, texts, self.params,
-                        batch_size=cfg.rollout_batch_size, seed=cfg.seed * 100_003 + it)
+                        batch_size=len(texts), seed=cfg.seed * 100_003 + it)
         t_gen = time.perf_counter() - t0
         self.last_answers = [g.text for g in gens]  # read by the reward-hacking monitor
 
@@ -212,28 +268,49 @@ class PPOTrainer:
             ref_lp = self._ref_logprobs(r)
             old_values = self._values(r)
         rewards, kl = kl_penalty_rewards(scores, old_lp, ref_lp, r.mask, self.kl_ctl.value, cfg.kl_estimator)
-        advantages, returns = gae(rewards, old_values, r.mask, cfg.gamma, cfg.lam)
-        if cfg.whiten_advantages:
-            advantages = masked_whiten(advantages, r.mask)
+        returns = None
+        if cfg.algo == "ppo":
+            advantages, returns = gae(rewards, old_values, r.mask, cfg.gamma, cfg.lam)
+            if cfg.whiten_advantages:
+                advantages = masked_whiten(advantages, r.mask)
+        else:
+            seq_scores = scores if self.kl_in == "loss" else sequence_kl_penalised_scores(
+                scores, kl, r.mask, self.kl_ctl.value)
+            advantages = (group_normalised_advantages(seq_scores, self.group, cfg.scale_by_std) if cfg.algo == "grpo"
+                          else leave_one_out_advantages(seq_scores, self.group))
         t_score = time.perf_counter() - t0 - t_gen
 
-        stats = self._optimise(r, old_lp, old_values, advantages, returns, it)
+        stats = self._optimise(r, old_lp, ref_lp, old_values, advantages, returns, it)
         t_train = time.perf_counter() - t0 - t_gen - t_score
         kl_per_answer = (kl * r.mask).sum(1).mean().item()
-        self.kl_ctl.update(kl_per_answer, cfg.rollout_batch_size)
+        self.kl_ctl.update(kl_per_answer, r.size)
+        advantage_stats = ({"advantage_mean": masked_mean(advantages, r.mask).item(),
+                            "return_mean": masked_mean(returns, r.mask).item()} if returns is not None
+                           else {"advantage_mean": advantages.mean().item(), "advantage_std": advantages.std().item()})
         return {
             "reward": scores.mean().item(), "rm_score": scores_raw.mean().item(),
             "non_score_reward": (-self.kl_ctl.value * kl * r.mask).sum(1).mean().item(),
             "kl": kl_per_answer, "kl_coef": self.kl_ctl.value,
             "response_length": r.mask.sum(1).float().mean().item(), "ended_fraction": r.ended.float().mean().item(),
-            "advantage_mean": masked_mean(advantages, r.mask).item(), "return_mean": masked_mean(returns, r.mask).item(),
-            **stats, "time_generation_s": t_gen, "time_scoring_s": t_score, "time_training_s": t_train,
+            **advantage_stats, **stats, "time_generation_s": t_gen, "time_scoring_s": t_score, "time_training_s": t_train,
         }
 
-    def _optimise(self, r: Rollout, old_lp, old_values, advantages, returns, it: int) -> dict[str, float]:
+    def _policy_loss(self, lp, old_lp, ref_lp, advantages, mask):
+        """The algorithm's surrogate on one minibatch: (loss, clip fraction, approx KL to the old policy)."""
+        cfg = self.cfg
+        if cfg.algo == "ppo":
+            loss, st = policy_loss(lp, old_lp, advantages, mask, cfg.clip_eps)
+            return loss, st.clip_frac, st.approx_kl
+        beta = self.kl_ctl.value if self.kl_in == "loss" else 0.0
+        loss, st = clipped_policy_loss(lp, old_lp, advantages, mask, cfg.clip_eps, ref_logprobs=ref_lp,
+                                       kl_coef=beta, normalisation=cfg.loss_normalisation)
+        return loss, st.clip_frac, st.approx_kl
+
+    def _optimise(self, r: Rollout, old_lp, ref_lp, old_values, advantages, returns, it: int) -> dict[str, float]:
         cfg = self.cfg
         self.policy.train()
-        self.value.train()
+        if self.value is not None:
+            self.value.train()
         gen = torch.Generator().manual_seed(cfg.seed * 31 + it)
         sums: dict[str, float] = {}
         n = 0
@@ -244,7 +321,7 @@ class PPOTrainer:
                 mask = r.mask[idx]
                 with self.acc.autocast():
                     lp, logits = self._logprobs(self.policy, r, idx, with_entropy=True)
-                    pg, pstats = policy_loss(lp, old_lp[idx], advantages[idx], mask, cfg.clip_eps)
+                    pg, clip_frac, approx_kl = self._policy_loss(lp, old_lp[idx], ref_lp[idx], advantages[idx], mask)
                     entropy = entropy_from_logits(logits.detach() if cfg.entropy_coef == 0 else logits, mask)
                     loss = pg - cfg.entropy_coef * entropy
                     ptx = torch.zeros((), device=self.acc.device)
@@ -257,22 +334,25 @@ class PPOTrainer:
                 self.opt_p.step()
                 self.sch_p.step()
                 self.opt_p.zero_grad(set_to_none=True)
-                with self.acc.autocast():
-                    v = self._values(r, idx)
-                    vf, vstats = value_loss(v, old_values[idx], returns[idx], mask, cfg.value_clip_eps)
-                self.acc.backward(vf)
-                self.acc.clip_grad_norm_(self.value.parameters(), cfg.max_grad_norm)
-                self.opt_v.step()
-                self.sch_v.step()
-                self.opt_v.zero_grad(set_to_none=True)
-                row = {"policy_loss": pg.item(), "value_loss": vf.item(), "ptx_loss": ptx.item(),
-                       "entropy": entropy.item(), "clip_fraction": pstats.clip_frac.item(),
-                       "approx_kl": pstats.approx_kl.item(), "value_clip_fraction": vstats.clip_frac.item(),
-                       "value_error": vstats.mse.item()}
+                row = {"policy_loss": pg.item(), "ptx_loss": ptx.item(), "entropy": entropy.item(),
+                       "clip_fraction": clip_frac.item(), "approx_kl": approx_kl.item()}
+                if self.value is not None:
+                    row.update(self._value_step(r, idx, old_values, returns))
                 for k, val in row.items():
                     sums[k] = sums.get(k, 0.0) + val
                 n += 1
         return {k: v / max(n, 1) for k, v in sums.items()}
+
+    def _value_step(self, r: Rollout, idx, old_values, returns) -> dict[str, float]:
+        with self.acc.autocast():
+            v = self._values(r, idx)
+            vf, vstats = value_loss(v, old_values[idx], returns[idx], r.mask[idx], self.cfg.value_clip_eps)
+        self.acc.backward(vf)
+        self.acc.clip_grad_norm_(self.value.parameters(), self.cfg.max_grad_norm)
+        self.opt_v.step()
+        self.sch_v.step()
+        self.opt_v.zero_grad(set_to_none=True)
+        return {"value_loss": vf.item(), "value_clip_fraction": vstats.clip_frac.item(), "value_error": vstats.mse.item()}
 
     def _ptx_batch(self, gen: torch.Generator) -> torch.Tensor:
         """A minibatch of pretraining blocks, drawn with the iteration's generator (so resume repeats it)."""
@@ -289,7 +369,7 @@ def run(cfg: PPOConfig, should_stop=None) -> Path:
     ckpt = StageCheckpointer(trainer.acc, run_dir, keep=2)
     start = ckpt.restore(extra_state={"kl_ctl": trainer.kl_ctl})
     logger = MetricsLogger(run_dir, enabled=trainer.acc.is_main_process)
-    bar = progress(cfg.iterations, "ppo" + ("-ptx" if cfg.ptx_coef > 0 else ""), initial=start, unit="it",
+    bar = progress(cfg.iterations, cfg.algo + ("-ptx" if cfg.ptx_coef > 0 else ""), initial=start, unit="it",
                    disable=not trainer.acc.is_main_process)
     monitor = RewardHackingMonitor(cfg.monitor, trainer, run_dir)
     for it in range(start, cfg.iterations):
@@ -313,12 +393,12 @@ def run(cfg: PPOConfig, should_stop=None) -> Path:
     from kaizen.training.metrics import read_metrics
 
     last = [r for r in read_metrics(run_dir) if "ppo/reward" in r]
-    summary = {"iterations": cfg.iterations, "ptx_coef": cfg.ptx_coef,
+    summary = {"algo": cfg.algo, "iterations": cfg.iterations, "ptx_coef": cfg.ptx_coef,
                "first_reward": last[0]["ppo/reward"] if last else None,
                "final_reward": last[-1]["ppo/reward"] if last else None,
                "final_kl": last[-1]["ppo/kl"] if last else None}
     (run_dir / "eval.json").write_text(json.dumps(summary, indent=2))
-    print(f"ppo: reward {summary['first_reward']:.3f} -> {summary['final_reward']:.3f}, KL {summary['final_kl']:.2f}; "
+    print(f"{cfg.algo}: reward {summary['first_reward']:.3f} -> {summary['final_reward']:.3f}, KL {summary['final_kl']:.2f}; "
           f"policy saved to {model_dir}")
     return model_dir
 
