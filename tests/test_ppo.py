@@ -120,3 +120,20 @@ def test_critic_free_config_errors_name_the_key(ppo_setup, tiny_model_factory, t
                     (dict(kl_in="loss"), "'kl_in'"), (dict(algo="rloo", loss_normalisation="x"), "'loss_normalisation'")]:
         with pytest.raises(ConfigError, match=key):
             run(_cfg(root, rm, policy, tmp_path / "bad", **kw))
+
+
+def test_padding_free_passes_keep_the_numbers(ppo_setup, tiny_model_factory, tmp_path):
+    root, rm = ppo_setup
+    policy = tiny_model_factory("llama")
+    runs = {}
+    for padding_free in (False, True):
+        out = run(_cfg(root, rm, policy, tmp_path / str(padding_free), iterations=2, ptx_coef=0.5,
+                       padding_free=padding_free))
+        rows = [json.loads(line) for line in (tmp_path / str(padding_free) / "metrics.jsonl").read_text().splitlines()]
+        runs[padding_free] = rows, load_file(str(out / "model.safetensors"))
+    (rows_a, w_a), (rows_b, w_b) = runs[False], runs[True]
+    for a, b in zip(rows_a, rows_b):
+        for key in ("rm_score", "kl", "policy_loss", "value_loss", "ptx_loss", "entropy", "approx_kl"):
+            assert abs(a[f"ppo/{key}"] - b[f"ppo/{key}"]) < 1e-4, (key, a[f"ppo/{key}"], b[f"ppo/{key}"])
+    for k in w_a:
+        torch.testing.assert_close(w_a[k], w_b[k], rtol=0, atol=1e-4)
