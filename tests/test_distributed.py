@@ -1,0 +1,92 @@
+"""2 processes (gloo, CPU) give the 1-process loss curve with the same global batch, per stage.
+
+One process accumulates 2 micro-batches per step; two processes take one each (fit gives every
+process every world_size-th micro-batch and normalises by the step's global item count).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kaizen.data.jsonl import write_jsonl
+from kaizen.dpo import DPOConfig
+from kaizen.dpo import run as run_dpo
+from kaizen.reward import RewardConfig
+from kaizen.reward import run as run_rm
+from kaizen.sft import SFTConfig
+from kaizen.sft import run as run_sft
+from kaizen.training.launch import launch_command, split_launch_args
+from test_dpo import _pref_rows
+from test_reward import marker_rankings
+
+STEPS = 3
+TESTS = Path(__file__).parent
+
+
+def _losses(run_dir: Path, key: str = "train/loss") -> list[float]:
+    return [json.loads(line)[key] for line in (run_dir / "metrics.jsonl").read_text().splitlines() if key in line]
+
+
+def _env() -> dict[str, str]:
+    src = str(TESTS.parent / "src")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(TESTS), os.environ.get("PYTHONPATH", "")]),
+            "OMP_NUM_THREADS": "1"}
+
+
+def test_launch_flags_are_taken_off_the_stage_command():
+    opts, rest = split_launch_args(["--config", "a.yaml", "--num-processes", "2", "--lr", "1e-3",
+                                    "--accelerate_config=fsdp.yaml"])
+    assert (opts.num_processes, opts.accelerate_config, rest) == (2, "fsdp.yaml", ["--config", "a.yaml", "--lr", "1e-3"])
+    cmd, env = launch_command("sft", rest, opts, has_gpu=False)
+    assert cmd[1:3] == ["-m", "accelerate.commands.launch"] and cmd[-6:] == ["kaizen", "sft", *rest]
+    assert ["--config_file", "fsdp.yaml"] == cmd[3:5] and "--num_processes" in cmd and env["ACCELERATE_USE_CPU"] == "true"
+    assert not split_launch_args(["--lr", "1"])[0].wanted
+    with pytest.raises(ValueError, match="positive integer"):
+        split_launch_args(["--num_processes", "two"])
+
+
+@pytest.mark.slow
+def test_sft_two_processes_through_the_cli_equal_one(tiny_model_factory, tiny_sft_data, tmp_path):
+    model = tiny_model_factory("llama")
+    cfg = dict(model=str(model), data=[str(tiny_sft_data)], eval_data=None, batch_size=2, max_steps=STEPS, lr=3e-3,
+               warmup_steps=0, save_every=0, log_every=1, max_length=96, precision="fp32")
+    run_sft(SFTConfig(**cfg, out=str(tmp_path / "one"), grad_accum=2))
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump({**cfg, "out": str(tmp_path / "two"), "grad_accum": 1}))
+    proc = subprocess.run([sys.executable, "-m", "kaizen", "sft", "--config", str(tmp_path / "two.yaml"),
+                           "--num_processes", "2"], env=_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert len(one) == len(two) == STEPS
+    assert all(abs(a - b) < 1e-4 for a, b in zip(one, two)), (one, two)
+
+
+@pytest.mark.slow
+def test_rm_and_dpo_two_processes_equal_one(tiny_model_factory, tmp_path):
+    model = str(tiny_model_factory("llama"))
+    write_jsonl(tmp_path / "rankings.jsonl", [r.to_dict() for r in marker_rankings(24)])
+    write_jsonl(tmp_path / "prefs.jsonl", _pref_rows(16))
+    rm = dict(model=model, data=[str(tmp_path / "rankings.jsonl")], demonstrations=None, eval_fraction=0.2,
+              batch_size=2, max_steps=STEPS, lr=3e-3, warmup_steps=0, save_every=0, log_every=1, max_length=96,
+              precision="fp32")
+    dpo = dict(model=model, data=[str(tmp_path / "prefs.jsonl")], eval_data=None, batch_size=2, max_steps=STEPS,
+               lr=1e-3, beta=0.1, warmup_steps=0, save_every=0, log_every=1, max_length=96, precision="fp32")
+    run_rm(RewardConfig(**rm, out=str(tmp_path / "rm1"), grad_accum=2))
+    run_dpo(DPOConfig(**dpo, out=str(tmp_path / "dpo1"), grad_accum=2))
+    spec = [["rm", {**rm, "out": str(tmp_path / "rm2"), "grad_accum": 1}],
+            ["dpo", {**dpo, "out": str(tmp_path / "dpo2"), "grad_accum": 1}]]
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    cmd, env = launch_command("unused", [], split_launch_args(["--num_processes", "2"])[0], has_gpu=False)
+    cmd = cmd[: cmd.index("-m", 3)] + [str(TESTS / "distributed_job.py"), str(tmp_path / "spec.json")]
+    proc = subprocess.run(cmd, env={**_env(), **env}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for stage in ("rm", "dpo"):
+        one, two = _losses(tmp_path / f"{stage}1"), _losses(tmp_path / f"{stage}2")
+        assert len(one) == len(two) == STEPS, stage
+        assert all(abs(a - b) < 1e-4 for a, b in zip(one, two)), (stage, one, two)
