@@ -18,6 +18,9 @@ from kaizen.reward import run as run_rm
 STAGES = {"rm": (RewardConfig, run_rm), "dpo": (DPOConfig, run_dpo), "ppo": (PPOConfig, run_ppo)}
 
 if __name__ == "__main__":
+    from accelerate import PartialState
+
+    print(f"distributed_job: process {PartialState().process_index} of {PartialState().num_processes}")
     for stage, kwargs in json.loads(open(sys.argv[1]).read()):
         config, run = STAGES[stage]
         run(config(**kwargs))

@@ -18,11 +18,14 @@ import yaml
 from kaizen.data.jsonl import write_jsonl
 from kaizen.dpo import DPOConfig
 from kaizen.dpo import run as run_dpo
+from kaizen.ppo import PPOConfig
+from kaizen.ppo import run as run_ppo
 from kaizen.reward import RewardConfig
 from kaizen.reward import run as run_rm
 from kaizen.sft import SFTConfig
 from kaizen.sft import run as run_sft
 from kaizen.training.launch import launch_command, split_launch_args
+from conftest import sample_sentences
 from test_dpo import _pref_rows
 from test_reward import marker_rankings
 
@@ -68,7 +71,7 @@ def test_sft_two_processes_through_the_cli_equal_one(tiny_model_factory, tiny_sf
 
 
 @pytest.mark.slow
-def test_rm_and_dpo_two_processes_equal_one(tiny_model_factory, tmp_path):
+def test_rm_dpo_and_ppo_two_processes_equal_one(tiny_model_factory, tmp_path):
     model = str(tiny_model_factory("llama"))
     write_jsonl(tmp_path / "rankings.jsonl", [r.to_dict() for r in marker_rankings(24)])
     write_jsonl(tmp_path / "prefs.jsonl", _pref_rows(16))
@@ -77,16 +80,30 @@ def test_rm_and_dpo_two_processes_equal_one(tiny_model_factory, tmp_path):
               precision="fp32")
     dpo = dict(model=model, data=[str(tmp_path / "prefs.jsonl")], eval_data=None, batch_size=2, max_steps=STEPS,
                lr=1e-3, beta=0.1, warmup_steps=0, save_every=0, log_every=1, max_length=96, precision="fp32")
+    write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": s} for s in sample_sentences(16, seed=5)])
+    write_jsonl(tmp_path / "corpus.jsonl", [{"text": " ".join(sample_sentences(8, seed=i))} for i in range(20)])
+    # PPO: every process samples and scores the whole rollout; each takes half of every minibatch.
+    ppo = dict(policy=model, reward_model=model, prompts=[str(tmp_path / "prompts.jsonl")],
+               ptx_data=[str(tmp_path / "corpus.jsonl")], iterations=STEPS, rollout_batch_size=8, ppo_epochs=1,
+               minibatch_size=4, lr=3e-3, value_lr=3e-3, max_new_tokens=8, ptx_block_size=32, ptx_coef=0.5,
+               save_every=0, precision="fp32", missing_eos_penalty=None)
     run_rm(RewardConfig(**rm, out=str(tmp_path / "rm1"), grad_accum=2))
     run_dpo(DPOConfig(**dpo, out=str(tmp_path / "dpo1"), grad_accum=2))
+    run_ppo(PPOConfig(**ppo, out=str(tmp_path / "ppo1")))
     spec = [["rm", {**rm, "out": str(tmp_path / "rm2"), "grad_accum": 1}],
-            ["dpo", {**dpo, "out": str(tmp_path / "dpo2"), "grad_accum": 1}]]
+            ["dpo", {**dpo, "out": str(tmp_path / "dpo2"), "grad_accum": 1}],
+            ["ppo", {**ppo, "out": str(tmp_path / "ppo2")}]]
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     cmd, env = launch_command("unused", [], split_launch_args(["--num_processes", "2"])[0], has_gpu=False)
     cmd = cmd[: cmd.index("-m", 3)] + [str(TESTS / "distributed_job.py"), str(tmp_path / "spec.json")]
     proc = subprocess.run(cmd, env={**_env(), **env}, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "process 1 of 2" in proc.stdout
     for stage in ("rm", "dpo"):
         one, two = _losses(tmp_path / f"{stage}1"), _losses(tmp_path / f"{stage}2")
         assert len(one) == len(two) == STEPS, stage
         assert all(abs(a - b) < 1e-4 for a, b in zip(one, two)), (stage, one, two)
+    for key in ("ppo/policy_loss", "ppo/value_loss", "ppo/ptx_loss", "ppo/rm_score", "ppo/kl"):
+        one, two = _losses(tmp_path / "ppo1", key), _losses(tmp_path / "ppo2", key)
+        assert len(one) == len(two) == STEPS, key
+        assert all(abs(a - b) < 1e-4 for a, b in zip(one, two)), (key, one, two)

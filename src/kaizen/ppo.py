@@ -171,6 +171,9 @@ class PPOTrainer:
         self.kl_in = kl_placement(cfg)
         self.group = cfg.group_size if cfg.algo != "ppo" else 1
         self.acc = make_accelerator(resolve_precision(cfg.precision))
+        if cfg.minibatch_size % self.acc.num_processes:
+            raise ConfigError(f"config key 'minibatch_size': {cfg.minibatch_size} rows do not split evenly over "
+                              f"{self.acc.num_processes} processes")
         set_seed(cfg.seed)
         self.tokenizer = load_tokenizer(cfg.policy, trust_remote_code=cfg.trust_remote_code)
         policy = load_causal_lm(cfg.policy, trust_remote_code=cfg.trust_remote_code)
@@ -349,8 +352,22 @@ class PPOTrainer:
                                        kl_coef=beta, normalisation=cfg.loss_normalisation)
         return loss, st.clip_frac, st.approx_kl
 
+    def _share(self, mask_local, mask_global) -> float:
+        """This process's weight in the minibatch's normaliser, times the process count.
+
+        Every process holds the whole rollout and takes every world-th row of each minibatch; the
+        losses are means over its own rows, and DDP averages gradients over processes, so scaling by
+        world · local / global items makes the sum the 1-process minibatch mean (1.0 with one process).
+        """
+        world = self.acc.num_processes
+        if world == 1:
+            return 1.0
+        per_answer = self.cfg.algo != "ppo" and self.cfg.loss_normalisation == "sequence"
+        count = (lambda m: m.any(1).sum()) if per_answer else (lambda m: m.sum())
+        return world * count(mask_local).item() / max(count(mask_global).item(), 1)
+
     def _optimise(self, r: Rollout, old_lp, ref_lp, old_values, advantages, returns, it: int) -> dict[str, float]:
-        cfg = self.cfg
+        cfg, world, rank = self.cfg, self.acc.num_processes, self.acc.process_index
         self.policy.train()
         if self.value is not None:
             self.value.train()
@@ -360,16 +377,23 @@ class PPOTrainer:
         for epoch in range(cfg.ppo_epochs):
             order = torch.randperm(r.input_ids.shape[0], generator=gen)
             for s in range(0, len(order), cfg.minibatch_size):
-                idx = order[s:s + cfg.minibatch_size].to(self.acc.device)
+                minibatch = order[s:s + cfg.minibatch_size].to(self.acc.device)
+                idx = minibatch[rank::world]
                 mask = r.mask[idx]
+                share = self._share(mask, r.mask[minibatch])
                 with self.acc.autocast():
                     lp, logits, logits_mask = self._logprobs(self.policy, r, idx)
                     pg, clip_frac, approx_kl = self._policy_loss(lp, old_lp[idx], ref_lp[idx], advantages[idx], mask)
                     entropy = entropy_from_logits(logits.detach() if cfg.entropy_coef == 0 else logits, logits_mask)
-                    loss = pg - cfg.entropy_coef * entropy
-                    ptx = torch.zeros((), device=self.acc.device)
-                    if self.ptx_blocks:
-                        ids = self._ptx_batch(gen)
+                    loss = (pg - cfg.entropy_coef * entropy) * share
+                ptx = torch.zeros((), device=self.acc.device)
+                if self.ptx_blocks:
+                    ids = self._ptx_batch(gen)[rank::world]  # equal shares: minibatch_size % world == 0
+                    if world > 1:  # two forwards before one backward would mark DDP's gradients ready twice
+                        with self.acc.no_sync(self.policy):
+                            self.acc.backward(loss)
+                        loss = torch.zeros((), device=self.acc.device)
+                    with self.acc.autocast():
                         ptx = ptx_loss(self.policy(input_ids=ids, use_cache=False).logits, ids, cfg.ptx_coef)
                         loss = loss + ptx
                 self.acc.backward(loss)
@@ -377,20 +401,36 @@ class PPOTrainer:
                 self.opt_p.step()
                 self.sch_p.step()
                 self.opt_p.zero_grad(set_to_none=True)
-                row = {"policy_loss": pg.item(), "ptx_loss": ptx.item(), "entropy": entropy.item(),
-                       "clip_fraction": clip_frac.item(), "approx_kl": approx_kl.item()}
+                row = {"policy_loss": pg.item(), "entropy": entropy.item(), "clip_fraction": clip_frac.item(),
+                       "approx_kl": approx_kl.item()}
+                weights = dict.fromkeys(row, share / world)
+                row["ptx_loss"], weights["ptx_loss"] = ptx.item(), 1 / world
                 if self.value is not None:
-                    row.update(self._value_step(r, idx, old_values, returns))
-                for k, val in row.items():
+                    value_share = self._share_tokens(mask, r.mask[minibatch])
+                    for k, v in self._value_step(r, idx, old_values, returns, value_share).items():
+                        row[k], weights[k] = v, value_share / world
+                for k, val in self._across_processes(row, weights).items():
                     sums[k] = sums.get(k, 0.0) + val
                 n += 1
         return {k: v / max(n, 1) for k, v in sums.items()}
 
-    def _value_step(self, r: Rollout, idx, old_values, returns) -> dict[str, float]:
+    def _share_tokens(self, mask_local, mask_global) -> float:
+        world = self.acc.num_processes
+        return 1.0 if world == 1 else world * mask_local.sum().item() / max(mask_global.sum().item(), 1)
+
+    def _across_processes(self, row: dict[str, float], weights: dict[str, float]) -> dict[str, float]:
+        """Each logged statistic as the whole minibatch's: the processes' values weighted by their shares."""
+        if self.acc.num_processes == 1:
+            return row
+        keys = sorted(row)
+        local = torch.tensor([row[k] * weights[k] for k in keys], dtype=torch.float64, device=self.acc.device)
+        return dict(zip(keys, self.acc.reduce(local, reduction="sum").tolist()))
+
+    def _value_step(self, r: Rollout, idx, old_values, returns, share: float = 1.0) -> dict[str, float]:
         with self.acc.autocast():
             v = self._values(r, idx)
             vf, vstats = value_loss(v, old_values[idx], returns[idx], r.mask[idx], self.cfg.value_clip_eps)
-        self.acc.backward(vf)
+        self.acc.backward(vf * share)
         self.acc.clip_grad_norm_(self.value.parameters(), self.cfg.max_grad_norm)
         self.opt_v.step()
         self.sch_v.step()
