@@ -18,9 +18,10 @@ from kaizen.reward import run as run_rm
 STAGES = {"rm": (RewardConfig, run_rm), "dpo": (DPOConfig, run_dpo), "ppo": (PPOConfig, run_ppo)}
 
 if __name__ == "__main__":
-    from accelerate import PartialState
-
-    print(f"distributed_job: process {PartialState().process_index} of {PartialState().num_processes}")
     for stage, kwargs in json.loads(open(sys.argv[1]).read()):
         config, run = STAGES[stage]
         run(config(**kwargs))
+    import torch.distributed as dist  # after the stages: their Accelerator set up the process group
+
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    print(f"distributed_job: process {rank} of {world}")

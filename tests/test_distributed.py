@@ -107,3 +107,11 @@ def test_rm_dpo_and_ppo_two_processes_equal_one(tiny_model_factory, tmp_path):
         one, two = _losses(tmp_path / "ppo1", key), _losses(tmp_path / "ppo2", key)
         assert len(one) == len(two) == STEPS, key
         assert all(abs(a - b) < 1e-4 for a, b in zip(one, two)), (key, one, two)
+
+
+@pytest.mark.parametrize("name", ["multi-node-ddp.yaml", "fsdp.yaml", "deepspeed-zero2.yaml"])
+def test_documented_accelerate_configs_load(name):
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    cfg = ClusterConfig.from_yaml_file(str(TESTS.parent / "docs" / "distributed" / name))
+    assert cfg.num_processes >= 8 and cfg.distributed_type.value in ("MULTI_GPU", "FSDP", "DEEPSPEED")

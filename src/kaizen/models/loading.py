@@ -50,13 +50,22 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
 
 
 def load_causal_lm(name_or_path: str, dtype: str = "fp32", trust_remote_code: bool = False,
-                   attn_implementation: str | None = None) -> PreTrainedModel:
-    """Any causal LM on the hub or on disk; weights stay in `dtype` (mixed precision is the trainer's job)."""
+                   attn_implementation: str | None = None, quantization_config=None) -> PreTrainedModel:
+    """Any causal LM on the hub or on disk; weights stay in `dtype` (mixed precision is the trainer's job).
+
+    A peft adapter directory that cannot be merged into weights (prompt tuning) loads with its base.
+    """
     from transformers import AutoModelForCausalLM
 
     kwargs = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
+    if quantization_config is not None:
+        kwargs["quantization_config"] = quantization_config
+    if (Path(name_or_path) / "adapter_config.json").exists() and not (Path(name_or_path) / "config.json").exists():
+        from peft import AutoPeftModelForCausalLM
+
+        return AutoPeftModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     return AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
 
 
