@@ -115,10 +115,18 @@ def test_sft_prompt_tuning_trains_only_virtual_tokens(tiny_model_factory, tiny_s
 
 def test_qlora_refused_where_it_cannot_run(tiny_model_factory, tiny_sft_data, tmp_path, monkeypatch):
     from kaizen.config import ConfigError
+    from kaizen.dpo import DPOConfig
+    from kaizen.dpo import run as run_dpo
+    from kaizen.reward import RewardConfig
+    from kaizen.reward import run as run_rm
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    model, out = str(tiny_model_factory("llama")), str(tmp_path / "q")
     with pytest.raises(ConfigError, match="'load_in_4bit'.*CUDA"):
-        run(_cfg(tiny_model_factory("llama"), tiny_sft_data, tmp_path / "q", lora_r=4, load_in_4bit=True))
+        run(_cfg(model, tiny_sft_data, out, lora_r=4, load_in_4bit=True))
     with pytest.raises(ConfigError, match="needs LoRA"):
-        run(_cfg(tiny_model_factory("llama"), tiny_sft_data, tmp_path / "q", load_in_4bit=True))
+        run(_cfg(model, tiny_sft_data, out, load_in_4bit=True))
+    for stage_run, config in ((run_rm, RewardConfig), (run_dpo, DPOConfig)):
+        with pytest.raises(ConfigError, match="'load_in_4bit'.*CUDA"):
+            stage_run(config(model=model, data=[str(tiny_sft_data)], out=out, lora_r=4, load_in_4bit=True))
     assert not (tmp_path / "q").exists()  # refused before any run directory or model

@@ -33,6 +33,7 @@ from kaizen.data.records import Message, PreferencePair
 from kaizen.lazy import lazy_import, no_grad
 from kaizen.losses.dpo import dpo_loss
 from kaizen.losses.sft import sequence_logprob
+from kaizen.models.adapters import AdapterSettings, apply_adapter, four_bit_config
 from kaizen.models.loading import load_causal_lm, load_tokenizer, resolve_precision
 from kaizen.training.batching import BatchPlan, pad_batch
 from kaizen.training.loop import LossOutput, LoopSettings, fit, make_accelerator
@@ -69,6 +70,8 @@ class DPOConfig:
     lora_r: int = arg(0, "LoRA rank (0: full fine-tuning). The reference is then the base with adapters disabled; "
                          "the merged model is saved to OUT/model, the adapter to OUT/adapter.")
     lora_alpha: int = arg(32, "LoRA scaling alpha.")
+    load_in_4bit: bool = arg(False, "QLoRA: the frozen base in 4-bit NF4 under the LoRA adapters (bitsandbytes, "
+                                    "CUDA only; needs lora_r > 0).")
     precompute_ref: bool = arg(True, "Compute reference log-probs once before training instead of every step "
                                      "(saves a model's worth of memory and a forward per step).")
     gradient_checkpointing: bool = arg(False, "Trade compute for memory on large models.")
@@ -272,15 +275,6 @@ def evaluate_pairs(model, examples: Sequence[PairExample], ref: torch.Tensor | N
 
 # ---- the stage ------------------------------------------------------------------------------
 
-def _apply_lora(model, cfg: DPOConfig):
-    from peft import LoraConfig, get_peft_model
-
-    # lora_dropout = 0: dropout is disabled in DPO anyway (see disable_dropout).
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
-                      target_modules="all-linear", task_type="CAUSAL_LM")
-    return get_peft_model(model, lora)
-
-
 def _load_frozen(path: str, cfg: DPOConfig) -> torch.nn.Module:
     ref = load_causal_lm(path, trust_remote_code=cfg.trust_remote_code)
     ref.requires_grad_(False)
@@ -290,6 +284,9 @@ def _load_frozen(path: str, cfg: DPOConfig) -> torch.nn.Module:
 def run(cfg: DPOConfig, should_stop=None) -> Path:
     if cfg.label_smoothing and cfg.loss_type != "sigmoid":  # fail before any model is loaded
         raise ConfigError(f"config key 'label_smoothing': only defined for loss_type 'sigmoid', not '{cfg.loss_type}'")
+    # lora_dropout = 0: dropout is disabled in DPO anyway (see disable_dropout).
+    adapter = AdapterSettings(cfg.lora_r, cfg.lora_alpha, 0.0, load_in_4bit=cfg.load_in_4bit)
+    adapter.check()
     run_dir = prepare_run_dir(cfg.out, cfg, "dpo")
     precision = resolve_precision(cfg.precision)
     acc = make_accelerator(precision)
@@ -307,12 +304,12 @@ def run(cfg: DPOConfig, should_stop=None) -> Path:
     acc.print(f"dpo: {stats.pairs} pairs ({stats.skipped} skipped: prompt alone fills max_length {cfg.max_length}; "
               f"{stats.prompt_truncated} prompts and {stats.answer_truncated} answers truncated), {max_steps} steps")
 
-    model = load_causal_lm(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    model = load_causal_lm(cfg.model, trust_remote_code=cfg.trust_remote_code,
+                           quantization_config=four_bit_config(cfg.load_in_4bit))
     disable_dropout(model)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    if cfg.lora_r > 0:
-        model = _apply_lora(model, cfg)
+    model = apply_adapter(model, adapter, task="CAUSAL_LM")
 
     # The reference: a separate model only when asked for, or when it must run every step.
     ref_model = None
