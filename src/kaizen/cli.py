@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("kaizen.eval.stage", "compare any models on any prompts: win rates by gold, RM, LLM or human judges"),
     "serve": ("kaizen.serve.cli", "OpenAI-compatible API, chat and labeling UI"),
     "export": ("kaizen.serve.export", "turn collected feedback into training data"),
+    "estimate": ("kaizen.estimate", "predict a training stage's peak memory before running it"),
     "plot": ("kaizen.plot", "render PNG curves of a run's metrics"),
     "registry": ("kaizen.registry", "list, add and promote model versions (lineage, gate, status)"),
     "demo": ("kaizen.demo", "run the loop end to end on the offline demo world"),
