@@ -32,11 +32,11 @@ from kaizen.data.formats import load_records
 from kaizen.data.records import Message, PreferencePair
 from kaizen.lazy import lazy_import, no_grad
 from kaizen.losses.dpo import dpo_loss
-from kaizen.losses.sft import sequence_logprob
 from kaizen.models.adapters import AdapterSettings, apply_adapter, four_bit_config
 from kaizen.models.loading import load_causal_lm, load_tokenizer, resolve_precision
 from kaizen.training.batching import BatchPlan, pad_batch
 from kaizen.training.loop import LossOutput, LoopSettings, fit, make_accelerator
+from kaizen.training.packing import pack_rows, packed_logprobs
 from kaizen.training.rundir import prepare_run_dir
 
 torch = lazy_import("torch")
@@ -175,9 +175,14 @@ def collate_pairs(examples: Sequence[PairExample], pad_id: int,
 # ---- log-probs and the loss -----------------------------------------------------------------
 
 def sequence_logps(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """``[2B]`` log pi(answer | prompt): the sum over each row's answer tokens."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
-    return sequence_logprob(logits, batch["labels"])
+    """``[2B]`` log pi(answer | prompt): the sum over each row's answer tokens.
+
+    Padding-free: the rows go through the model packed into one sequence, and the LM head runs
+    on answer tokens only (training/packing.py; the same sums as a padded pass up to rounding).
+    """
+    answer = batch["labels"][:, 1:] != IGNORE_INDEX  # position j predicts token j+1
+    logps, _ = packed_logprobs(model, pack_rows(batch["input_ids"], batch["attention_mask"], answer))
+    return logps.sum(dim=-1)
 
 
 def reference_fn(ref_model: torch.nn.Module | None) -> Callable[[torch.nn.Module, dict], torch.Tensor]:
