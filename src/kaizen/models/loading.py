@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kaizen.data.chat import ensure_chat_template, stop_token_ids
+from kaizen.models.identity import MODEL_CARD
 from kaizen.lazy import lazy_import
 from kaizen.models.precision import Precision, resolve_precision  # noqa: F401  (callers import it from here)
 
@@ -84,4 +86,6 @@ def save_pretrained(model: PreTrainedModel, tokenizer, out_dir: str | Path, stat
             model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(out)
+    if (out.parent / MODEL_CARD).is_file():  # the run's name and version travel with a copied model directory
+        shutil.copyfile(out.parent / MODEL_CARD, out / MODEL_CARD)
     return out

@@ -28,12 +28,15 @@ STATIC = Path(__file__).parent / "static"
 
 
 def create_app(cfg: ServeConfig, engine, db: Database | None = None,
-               request_filters: list | None = None, response_filters: list | None = None) -> FastAPI:
+               request_filters: list | None = None, response_filters: list | None = None,
+               more_engines: list | tuple = ()) -> FastAPI:
+    """``engine`` is the default model; ``more_engines`` are served beside it, each picked by its name."""
     db = db or Database(cfg.db_url)
     chain = filters.Filters(
         request=tuple(request_filters if request_filters is not None else filters.load(cfg.request_filters)),
         response=tuple(response_filters if response_filters is not None else filters.load(cfg.response_filters)))
-    state = ServerState(cfg, db, engine, chain, RateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst))
+    state = ServerState(cfg, db, engine, chain, RateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst),
+                        others={e.model_name: e for e in more_engines})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

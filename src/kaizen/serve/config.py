@@ -16,7 +16,12 @@ class ServeConfig:
     """Serve a model: OpenAI-compatible API, web chat, labeling and admin, on one port."""
 
     model: str | None = arg(None, "Model directory (or hub id) to serve; positional.")
-    served_model_name: str | None = arg(None, "Model id in the API; default: the model directory's name.")
+    name: str | None = arg(None, "The model's name in /v1/models, the UI, stored messages and exported rows; default: "
+                                 "from its run's kaizen_model.json (e.g. ppo_ptx-round-2), else the run directory's name.")
+    models: list[str] = arg([], "More models to serve beside MODEL, each DIR or NAME=DIR; a request picks one by "
+                                "name (the OpenAI 'model' field, the chat's model picker).")
+    served_model_name: str | None = arg(None, "Model id in the API (as vLLM's flag; --name is the same); with "
+                                              "--registry, the prefix of the versioned name.")
     host: str = arg("127.0.0.1", "Interface to listen on (0.0.0.0 for every interface).")
     port: int = arg(8000, "TCP port.")
     db_url: str = arg("sqlite:///kaizen-serve.db",
