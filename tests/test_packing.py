@@ -6,7 +6,8 @@ from transformers import AutoModelForCausalLM
 
 from kaizen.losses.sft import token_logprobs
 from kaizen.models.scalar_head import load_scalar_model, scalar_head, token_values
-from kaizen.training.packing import matches_padded, pack_rows, packed_hidden_states, packed_logprobs, unpack
+from kaizen.training.packing import (matches_padded, pack_rows, packed_hidden_states, packed_logprobs, row_chunks,
+                                     unpack)
 
 
 def _rows():
@@ -73,3 +74,11 @@ def test_rows_mixed_by_attention_are_detected(tiny_model_factory):
         # One causal sequence over all rows: what a model that ignores position ids computes.
         mixed = unpack(token_logprobs(model(input_ids=p.input_ids).logits[0, p.keep][None], p.targets[None])[0], p)
     assert not matches_padded(padded, mixed, mask)
+
+
+def test_row_chunks_bound_the_packed_length():
+    att = torch.zeros(5, 8, dtype=torch.long)
+    for b, n in enumerate([3, 4, 8, 2, 2]):
+        att[b, :n] = 1
+    assert row_chunks(att, max_tokens=7) == [slice(0, 2), slice(2, 3), slice(3, 5)]  # the 8-token row goes alone
+    assert row_chunks(att, max_tokens=100) == [slice(0, 5)]

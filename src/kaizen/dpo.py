@@ -36,7 +36,7 @@ from kaizen.models.adapters import AdapterSettings, apply_adapter, four_bit_conf
 from kaizen.models.loading import load_causal_lm, load_tokenizer, resolve_precision
 from kaizen.training.batching import BatchPlan, pad_batch
 from kaizen.training.loop import LossOutput, LoopSettings, fit, make_accelerator
-from kaizen.training.packing import pack_rows, packed_logprobs
+from kaizen.training.packing import pack_rows, packed_logprobs, row_chunks
 from kaizen.training.rundir import prepare_run_dir
 
 torch = lazy_import("torch")
@@ -181,8 +181,9 @@ def sequence_logps(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     on answer tokens only (training/packing.py; the same sums as a padded pass up to rounding).
     """
     answer = batch["labels"][:, 1:] != IGNORE_INDEX  # position j predicts token j+1
-    logps, _ = packed_logprobs(model, pack_rows(batch["input_ids"], batch["attention_mask"], answer))
-    return logps.sum(dim=-1)
+    ids, att = batch["input_ids"], batch["attention_mask"]
+    sums = [packed_logprobs(model, pack_rows(ids[c], att[c], answer[c]))[0].sum(dim=-1) for c in row_chunks(att)]
+    return torch.cat(sums)
 
 
 def reference_fn(ref_model: torch.nn.Module | None) -> Callable[[torch.nn.Module, dict], torch.Tensor]:

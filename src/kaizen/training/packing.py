@@ -46,6 +46,23 @@ def pack_rows(input_ids: torch.Tensor, attention_mask: torch.Tensor, mask: torch
     return PackedRows(flat.unsqueeze(0), positions.unsqueeze(0), keep, flat[keep + 1], mask)
 
 
+def row_chunks(attention_mask: torch.Tensor, max_tokens: int = 1024) -> list[slice]:
+    """Consecutive row ranges of at most ``max_tokens`` real tokens each (a longer row goes alone).
+
+    A packed block attends over its whole length (a dense block-diagonal mask), so attention
+    grows with the square of the block: past ~1k tokens it would eat what packing saves.
+    """
+    lengths = attention_mask.sum(1).tolist()
+    chunks, start, total = [], 0, 0
+    for i, n in enumerate(lengths):
+        if i > start and total + n > max_tokens:
+            chunks.append(slice(start, i))
+            start, total = i, 0
+        total += n
+    chunks.append(slice(start, len(lengths)))
+    return chunks
+
+
 def unpack(values: torch.Tensor, packed: PackedRows) -> torch.Tensor:
     """``[K]`` -> ``[B, L-1]``, zero outside the mask (differentiable)."""
     return values.new_zeros(packed.mask.shape).masked_scatter(packed.mask, values)
