@@ -389,10 +389,6 @@ class PPOTrainer:
                 ptx = torch.zeros((), device=self.acc.device)
                 if self.ptx_blocks:
                     ids = self._ptx_batch(gen)[rank::world]  # equal shares: minibatch_size % world == 0
-                    if world > 1:  # two forwards before one backward would mark DDP's gradients ready twice
-                        with self.acc.no_sync(self.policy):
-                            self.acc.backward(loss)
-                        loss = torch.zeros((), device=self.acc.device)
                     with self.acc.autocast():
                         ptx = ptx_loss(self.policy(input_ids=ids, use_cache=False).logits, ids, cfg.ptx_coef)
                         loss = loss + ptx
