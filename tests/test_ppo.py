@@ -89,3 +89,51 @@ def test_ppo_resume_matches_uninterrupted(ppo_setup, tiny_model_factory, tmp_pat
     a, b = load_file(str(full / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("algo, kl_in, norm", [("grpo", "auto", "sequence"), ("grpo", "reward", "token"),
+                                               ("rloo", "auto", "sequence")])
+def test_critic_free_runs_without_a_value_model(algo, kl_in, norm, ppo_setup, tiny_model_factory, tmp_path, monkeypatch):
+    from kaizen import ppo as ppo_module
+
+    loaded = []
+    monkeypatch.setattr(ppo_module, "load_scalar_model", lambda *a, **k: loaded.append(a) or None)
+    root, rm = ppo_setup
+    policy = tiny_model_factory("llama")
+    out = run(_cfg(root, rm, policy, tmp_path / algo, iterations=2, rollout_batch_size=4, group_size=4,
+                   algo=algo, kl_in=kl_in, loss_normalisation=norm, ptx_coef=0.5, save_every=1))
+    assert loaded == []  # no value model was built
+    rows = [json.loads(line) for line in (tmp_path / algo / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all("ppo/value_loss" not in r and r["ppo/ptx_loss"] > 0 for r in rows)
+    assert all(abs(r["ppo/advantage_mean"]) < 1e-4 for r in rows)  # a group's baseline is its own mean
+    before, after = load_file(str(policy / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert all(not torch.equal(before[k], after[k]) for k in before)
+    assert json.loads((tmp_path / algo / "eval.json").read_text())["algo"] == algo
+
+
+def test_critic_free_config_errors_name_the_key(ppo_setup, tiny_model_factory, tmp_path):
+    from kaizen.config import ConfigError
+
+    root, rm = ppo_setup
+    policy = tiny_model_factory("llama")
+    for kw, key in [(dict(algo="a2c"), "'algo'"), (dict(algo="grpo", group_size=1), "'group_size'"),
+                    (dict(kl_in="loss"), "'kl_in'"), (dict(algo="rloo", loss_normalisation="x"), "'loss_normalisation'")]:
+        with pytest.raises(ConfigError, match=key):
+            run(_cfg(root, rm, policy, tmp_path / "bad", **kw))
+
+
+def test_padding_free_passes_keep_the_numbers(ppo_setup, tiny_model_factory, tmp_path):
+    root, rm = ppo_setup
+    policy = tiny_model_factory("llama")
+    runs = {}
+    for padding_free in (False, True):
+        out = run(_cfg(root, rm, policy, tmp_path / str(padding_free), iterations=2, ptx_coef=0.5,
+                       padding_free=padding_free))
+        rows = [json.loads(line) for line in (tmp_path / str(padding_free) / "metrics.jsonl").read_text().splitlines()]
+        runs[padding_free] = rows, load_file(str(out / "model.safetensors"))
+    (rows_a, w_a), (rows_b, w_b) = runs[False], runs[True]
+    for a, b in zip(rows_a, rows_b):
+        for key in ("rm_score", "kl", "policy_loss", "value_loss", "ptx_loss", "entropy", "approx_kl"):
+            assert abs(a[f"ppo/{key}"] - b[f"ppo/{key}"]) < 1e-4, (key, a[f"ppo/{key}"], b[f"ppo/{key}"])
+    for k in w_a:
+        torch.testing.assert_close(w_a[k], w_b[k], rtol=0, atol=1e-4)

@@ -94,3 +94,39 @@ def test_sft_lora_saves_adapter_and_merged_model(tiny_model_factory, tiny_sft_da
     before = load_file(str(model_dir / "model.safetensors"))
     after = {k: v for k, v in merged.state_dict().items() if k in before}
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_sft_prompt_tuning_trains_only_virtual_tokens(tiny_model_factory, tiny_sft_data, tmp_path):
+    from kaizen.models.loading import load_causal_lm
+
+    model_dir = tiny_model_factory("llama")
+    out = run(_cfg(model_dir, tiny_sft_data, tmp_path / "pt", prompt_tuning_tokens=4, lr=3e-2, max_steps=8))
+    assert (out / "adapter_config.json").exists() and not (out / "config.json").exists()
+    losses = [json.loads(l)["train/loss"] for l in (tmp_path / "pt" / "metrics.jsonl").read_text().splitlines()
+              if "train/loss" in l]
+    assert losses[-1] < losses[0]
+    tuned = load_causal_lm(str(out))  # the adapter with its base, as later stages load it
+    base = load_file(str(model_dir / "model.safetensors"))
+    inner = tuned.get_base_model().state_dict()
+    assert all(torch.equal(base[k], inner[k]) for k in base if k in inner)  # the base stayed frozen
+    ids = torch.tensor([[1, 5, 9, 12]])
+    assert tuned(input_ids=ids).logits.shape[1] == 4 + 4  # virtual tokens come first
+
+
+def test_qlora_refused_where_it_cannot_run(tiny_model_factory, tiny_sft_data, tmp_path, monkeypatch):
+    from kaizen.config import ConfigError
+    from kaizen.dpo import DPOConfig
+    from kaizen.dpo import run as run_dpo
+    from kaizen.reward import RewardConfig
+    from kaizen.reward import run as run_rm
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    model, out = str(tiny_model_factory("llama")), str(tmp_path / "q")
+    with pytest.raises(ConfigError, match="'load_in_4bit'.*CUDA"):
+        run(_cfg(model, tiny_sft_data, out, lora_r=4, load_in_4bit=True))
+    with pytest.raises(ConfigError, match="needs LoRA"):
+        run(_cfg(model, tiny_sft_data, out, load_in_4bit=True))
+    for stage_run, config in ((run_rm, RewardConfig), (run_dpo, DPOConfig)):
+        with pytest.raises(ConfigError, match="'load_in_4bit'.*CUDA"):
+            stage_run(config(model=model, data=[str(tiny_sft_data)], out=out, lora_r=4, load_in_4bit=True))
+    assert not (tmp_path / "q").exists()  # refused before any run directory or model

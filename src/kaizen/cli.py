@@ -32,19 +32,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("kaizen.eval.stage", "compare any models on any prompts: win rates by gold, RM, LLM or human judges"),
     "serve": ("kaizen.serve.cli", "OpenAI-compatible API, chat and labeling UI"),
     "export": ("kaizen.serve.export", "turn collected feedback into training data"),
+    "estimate": ("kaizen.estimate", "predict a training stage's peak memory before running it"),
     "plot": ("kaizen.plot", "render PNG curves of a run's metrics"),
     "registry": ("kaizen.registry", "list, add and promote model versions (lineage, gate, status)"),
     "moderation": ("kaizen.safety.moderation", "train / evaluate a moderation classifier or the attack detector"),
     "redteam": ("kaizen.safety.redteam", "attack a model or URL, with and without defences; gate on the result"),
     "demo": ("kaizen.demo", "run the loop end to end on the offline demo world"),
 }
+# Stages that train through accelerate and so take --num_processes / --accelerate_config.
+DISTRIBUTED = ("pretrain", "sft", "rm", "ppo", "dpo")
 
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
     lines = [f"kaizen {__version__}: build your own ChatGPT and keep improving it", "", "usage: kaizen COMMAND [options]", ""]
     lines += [f"  {name:<{width}}  {desc}" for name, (_, desc) in COMMANDS.items()]
-    lines += ["", "Run `kaizen COMMAND --help` for a command's options."]
+    lines += ["", "Run `kaizen COMMAND --help` for a command's options.",
+              f"{', '.join(DISTRIBUTED)} also take --num_processes N and --accelerate_config FILE "
+              "(several processes or machines through accelerate: docs/distributed.md)."]
     return "\n".join(lines)
 
 
@@ -122,6 +127,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kaizen: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
         return 2
     _quiet_libraries()
+    if name in DISTRIBUTED:
+        from kaizen.training.launch import inside_launched_process, relaunch, split_launch_args
+
+        try:
+            opts, rest = split_launch_args(rest)
+        except ValueError as e:
+            print(f"kaizen {name}: error: {e}", file=sys.stderr)
+            return 2
+        if opts.wanted and not inside_launched_process():
+            return relaunch(name, rest, opts)
     module = importlib.import_module(COMMANDS[name][0])
     from kaizen.config import ConfigError
     from kaizen.data.errors import DataError

@@ -44,6 +44,7 @@ from kaizen.data.formats import load_records
 from kaizen.data.records import Message, Ranking, conversation_to_dicts
 from kaizen.lazy import lazy_import, no_grad
 from kaizen.losses.ranking import ranking_loss, reward_bias, strict_pairs
+from kaizen.models.adapters import AdapterSettings, apply_adapter, four_bit_config
 from kaizen.models.loading import DTYPES, default_device, load_tokenizer, resolve_precision
 from kaizen.models.scalar_head import load_scalar_model, scalar_head, sequence_scores
 from kaizen.training.batching import BatchPlan, pad_batch
@@ -83,8 +84,10 @@ class RewardConfig:
     lora_r: int = arg(0, "LoRA rank (0: full fine-tuning). The merged RM is saved to OUT/model, the adapter to OUT/adapter.")
     lora_alpha: int = arg(32, "LoRA scaling alpha.")
     lora_dropout: float = arg(0.05, "LoRA dropout.")
+    load_in_4bit: bool = arg(False, "QLoRA: the frozen base in 4-bit NF4 under the LoRA adapters (bitsandbytes, "
+                                    "CUDA only; needs lora_r > 0).")
     gradient_checkpointing: bool = arg(False, "Trade compute for memory on large models.")
-    precision: str = arg("auto", "auto | fp32 | bf16 | fp16 (auto: bf16 on a GPU that supports it).")
+    precision: str = arg("auto", "auto | fp32 | bf16 | fp16 (auto: the faster of bf16 and fp32 here, measured once and cached).")
     trust_remote_code: bool = arg(False, "Allow custom model code from the hub.")
     seed: int = arg(0, "Seed for batch order and the new head's initialisation.")
     eval_every: int = arg(50, "Evaluate held-out accuracy every N steps, and at the end (0: at the end only). 50: "
@@ -305,15 +308,6 @@ def apply_reward_bias(model, bias: float) -> bool:
 
 # ---- the stage -----------------------------------------------------------------------------
 
-def _apply_lora(model, cfg: RewardConfig):
-    from peft import LoraConfig, get_peft_model
-
-    # SEQ_CLS makes peft train the new scalar head in full (modules_to_save) beside the adapters.
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules="all-linear", task_type="SEQ_CLS")
-    return get_peft_model(model, lora)
-
-
 def _max_length(wanted: int, config) -> int:
     """``wanted``, capped at the model's positions (a longer sequence would index past them)."""
     positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
@@ -339,17 +333,20 @@ def _load_rankings(sources: Sequence[str]) -> list[Ranking]:
 
 
 def run(cfg: RewardConfig, should_stop=None) -> Path:
+    adapter = AdapterSettings(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, load_in_4bit=cfg.load_in_4bit)
+    adapter.check()  # before any model loads
     run_dir = prepare_run_dir(cfg.out, cfg, "rm")
     precision = resolve_precision(cfg.precision)
     tokenizer = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
     torch.manual_seed(cfg.seed)  # the new head's initialisation
-    model = load_scalar_model(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    model = load_scalar_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
+                              quantization_config=four_bit_config(cfg.load_in_4bit))
     if tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    if cfg.lora_r > 0:
-        model = _apply_lora(model, cfg)
+    # SEQ_CLS makes peft train the new scalar head in full (modules_to_save) beside the adapters.
+    model = apply_adapter(model, adapter, task="SEQ_CLS")
 
     max_length = _max_length(cfg.max_length, model.config)
     rankings = _load_rankings(cfg.data)

@@ -3,10 +3,18 @@
 - ``sft``: next-token NLL with ignored labels, log-prob gathering (pretrain, SFT, ptx, DPO).
 - ``ranking``: InstructGPT eq. 1 reward-model loss over K-way rankings with ties.
 - ``ppo``: KL-penalised per-token rewards, GAE, whitening, clipped policy/value losses, ptx.
+- ``critic_free``: GRPO group-normalised and RLOO leave-one-out advantages, GRPO/DAPO clipped loss.
 - ``kl``: fixed and adaptive KL-coefficient controllers (Ziegler et al. 2019).
 - ``dpo``: DPO / IPO / hinge preference losses, matching TRL.
 """
 
+from kaizen.losses.critic_free import (
+    CriticFreeStats,
+    clipped_policy_loss,
+    group_normalised_advantages,
+    leave_one_out_advantages,
+    sequence_kl_penalised_scores,
+)
 from kaizen.losses.dpo import dpo_loss
 from kaizen.losses.kl import AdaptiveKLController, FixedKLController
 from kaizen.losses.ppo import (
@@ -42,16 +50,20 @@ from kaizen.losses.sft import (
 __all__ = [
     "IGNORE_INDEX",
     "AdaptiveKLController",
+    "CriticFreeStats",
     "FixedKLController",
     "PolicyStats",
     "RankingStats",
     "ValueStats",
     "apply_eos_penalty",
+    "clipped_policy_loss",
     "count_target_tokens",
     "dpo_loss",
     "entropy_from_logits",
     "gae",
+    "group_normalised_advantages",
     "kl_penalty_rewards",
+    "leave_one_out_advantages",
     "masked_lm_loss",
     "masked_mean",
     "masked_var",
@@ -62,6 +74,7 @@ __all__ = [
     "ptx_loss",
     "ranking_loss",
     "reward_bias",
+    "sequence_kl_penalised_scores",
     "sequence_logprob",
     "strict_pairs",
     "token_logprobs",

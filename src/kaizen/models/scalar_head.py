@@ -18,12 +18,14 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 
-def load_scalar_model(name_or_path: str, dtype: torch.dtype | None = None, trust_remote_code: bool = False) -> PreTrainedModel:
+def load_scalar_model(name_or_path: str, dtype: torch.dtype | None = None, trust_remote_code: bool = False,
+                      quantization_config=None) -> PreTrainedModel:
     """A causal LM (new head, randomly initialised) or an existing RM, as a one-output classifier (fp32 by default)."""
     from transformers import AutoModelForSequenceClassification
 
+    extra = {"quantization_config": quantization_config} if quantization_config is not None else {}
     model = AutoModelForSequenceClassification.from_pretrained(
-        name_or_path, num_labels=1, dtype=dtype or torch.float32, trust_remote_code=trust_remote_code)
+        name_or_path, num_labels=1, dtype=dtype or torch.float32, trust_remote_code=trust_remote_code, **extra)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id if isinstance(model.config.eos_token_id, int) else 0
     return model

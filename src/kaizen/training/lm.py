@@ -15,9 +15,14 @@ torch = lazy_import("torch")
 
 def lm_loss(model, batch: dict[str, torch.Tensor]) -> LossOutput:
     """Summed next-token NLL over the batch's target tokens (the loop normalises)."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    logits = _input_logits(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, batch)
     loss_sum = masked_lm_loss(logits, batch["labels"], reduction="sum")
     return LossOutput(loss_sum, count_target_tokens(batch["labels"]), num_tokens=int(batch["attention_mask"].sum()))
+
+
+def _input_logits(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The logits of the input's own positions: prompt tuning prepends virtual tokens' logits."""
+    return logits[:, -batch["input_ids"].shape[1]:]
 
 
 @no_grad
@@ -27,7 +32,7 @@ def mean_nll(model, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, flo
     total, count = 0.0, 0
     for batch in batches:
         batch = {k: v.to(device) for k, v in batch.items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = _input_logits(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, batch)
         total += float(masked_lm_loss(logits, batch["labels"], reduction="sum"))
         count += count_target_tokens(batch["labels"])
     nll = total / max(count, 1)

@@ -114,7 +114,9 @@ def make_accelerator(precision: str) -> Accelerator:
         # precision; accelerate keeps the first one process-wide and refuses a change. The
         # distributed part (PartialState: process group, device) is kept.
         AcceleratorState._reset_state(reset_partial_state=False)
-    return Accelerator(mixed_precision=mp)
+    # Our loops count global optimizer steps; accelerate would step a prepared scheduler once per
+    # process (it assumes each process saw 1/N of the steps), running N processes' schedule N times faster.
+    return Accelerator(mixed_precision=mp, step_scheduler_with_optimizer=False)
 
 
 def fit(
@@ -186,12 +188,18 @@ def fit(
             for k, v in out.metrics.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * out.num_items
         grad_norm = acc.clip_grad_norm_(model.parameters(), settings.max_grad_norm) if settings.max_grad_norm > 0 else None
+        lr_used = scheduler.get_last_lr()[0]  # after scheduler.step() it would be the next step's rate
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        if world > 1:  # log the whole step's loss, not the main process's share of it
+            keys = sorted(sums)
+            totals = acc.reduce(torch.tensor([loss_total, float(n_total), *(sums[k] for k in keys)],
+                                             dtype=torch.float64, device=acc.device), reduction="sum").tolist()
+            loss_total, n_total, sums = totals[0], totals[1], dict(zip(keys, totals[2:]))
         last_loss = loss_total / max(n_total, 1)
-        row = {"loss": last_loss, "lr": scheduler.get_last_lr()[0],
+        row = {"loss": last_loss, "lr": lr_used,
                **{k: v / max(n_total, 1) for k, v in sums.items()}}
         if grad_norm is not None:
             row["grad_norm"] = float(grad_norm)
