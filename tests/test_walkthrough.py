@@ -74,6 +74,6 @@ def test_one_full_round_on_your_own_model(tiny_model_factory, tiny_sft_data, tmp
                  "--registry", "models")
     try:
         served = httpx.get(srv.url + "/v1/models", headers={"Authorization": f"Bearer {KEY}"}).json()["data"][0]["id"]
-        assert served == ("kaizen-v2" if v2.status == "promoted" else "kaizen-v1")
+        assert served == ("ppo-v2" if v2.status == "promoted" else "sft-v1")  # named after their runs
     finally:
         srv.stop()
