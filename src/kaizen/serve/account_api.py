@@ -17,6 +17,7 @@ from kaizen import __version__
 from kaizen.serve.auth import (COOKIE, SESSION_DAYS, Principal, authenticate, hash_key, hash_password, new_key,
                                require, verify_password)
 from kaizen.serve.db import ApiKey, User
+from kaizen.serve.edge import RowId
 from kaizen.serve.errors import APIError, not_found
 from kaizen.serve.runtime import state_of
 from kaizen.serve.store import key_dict, user_dict
@@ -151,7 +152,7 @@ def make_key(request: Request, body: KeyRequest | None = None, who: Principal = 
 
 
 @router.delete("/me/keys/{key_id}")
-def revoke_my_key(key_id: int, request: Request, who: Principal = Depends(require("user"))):
+def revoke_my_key(key_id: RowId, request: Request, who: Principal = Depends(require("user"))):
     with state_of(request).db.session() as s:
         key = s.get(ApiKey, key_id)
         if key is None or key.user_id != who.user_id:

@@ -22,6 +22,7 @@ from kaizen.serve import account_api, admin_api, chat_api, errors, filters, labe
 from kaizen.serve.auth import RateLimiter
 from kaizen.serve.config import ServeConfig
 from kaizen.serve.db import Database, Task
+from kaizen.serve.edge import Edge
 from kaizen.serve.runtime import ServerState
 
 STATIC = Path(__file__).parent / "static"
@@ -49,6 +50,7 @@ def create_app(cfg: ServeConfig, engine, db: Database | None = None,
                   description="OpenAI-compatible API, chat, labeling and admin for a Kaizen model. "
                               "Guide: docs/serve-api.md.")
     app.state.kaizen = state
+    app.add_middleware(Edge, max_body_bytes=cfg.max_body_bytes)
     errors.install(app)
     for module in (openai_api, account_api, chat_api, labeling_api, admin_api):
         app.include_router(module.router)

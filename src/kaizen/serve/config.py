@@ -30,6 +30,8 @@ class ServeConfig:
     max_batch_size: int = arg(16, "Most sequences decoded together in one forward pass.")
     batch_wait_ms: float = arg(5.0, "How long an idle engine waits for more requests to batch with the first one.")
     max_input_tokens: int = arg(0, "Longest accepted prompt in tokens; 0: the model's context length minus one.")
+    max_body_bytes: int = arg(4 * 2**20, "Largest request body accepted, in bytes (413 beyond it); raise it for big "
+                                          "admin task uploads.")
     max_new_tokens: int = arg(256, "Default answer length when a request gives no max_tokens (chat UI, /v1/chat).")
     rate_limit_per_minute: float = arg(600.0, "Requests per minute per key (token bucket refill); 0 disables limiting.")
     rate_limit_burst: int = arg(60, "Token bucket size: requests a key may send at once.")

@@ -15,19 +15,21 @@ import time
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from kaizen.prompting import serve as prompting
 from kaizen.serve.auth import Principal, require
-from kaizen.serve.engine import SamplingParams
+from kaizen.serve.edge import ID_MAX, MAX_TOKENS_MAX
+from kaizen.serve.engine import SEED_MAX, SamplingParams, check_prompt_ids
 from kaizen.serve.errors import APIError
 from kaizen.serve.filters import FilterContext, Refusal
-from kaizen.serve.runtime import (ServerState, apply_request_filters, chat_prompt, check_length, collect, encode, merged,
-                                  state_of, unless_disconnected)
+from kaizen.serve.runtime import (ServerState, apply_request_filters, chat_prompt, check_chars, check_length, collect,
+                                  encode, merged, state_of, unless_disconnected)
 
 router = APIRouter(prefix="/v1", tags=["openai"])
-STRICT = ConfigDict(strict=True, extra="ignore")
+STRICT = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
 
 
 class TextPart(BaseModel):
@@ -58,7 +60,10 @@ class Sampling(BaseModel):
     top_p: float | None = Field(None, gt=0, le=1)
     n: int | None = Field(None, ge=1, le=16)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    # vLLM's range (a signed 64-bit integer); mapped onto the generator's 0..2**63-1
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
+    top_k: int | None = Field(None, ge=-1, le=ID_MAX)  # vLLM's extra: -1 or 0 keeps every token
+    repetition_penalty: float | None = Field(None, gt=0, le=10)  # vLLM's extra: 1 is none
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     user: str | None = None
@@ -66,8 +71,8 @@ class Sampling(BaseModel):
 
 class ChatCompletionRequest(Sampling):
     messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_MAX)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_MAX)
     logprobs: bool | None = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
     kaizen: dict | None = None  # prompting strategy, e.g. {"strategy": "self_consistency", "n": 8} (kaizen.prompting.serve)
@@ -75,7 +80,7 @@ class ChatCompletionRequest(Sampling):
 
 class CompletionRequest(Sampling):
     prompt: str | list[str] | list[int] | list[list[int]]
-    max_tokens: int | None = Field(16, ge=1)
+    max_tokens: int | None = Field(16, ge=1, le=MAX_TOKENS_MAX)
     logprobs: int | None = Field(None, ge=0, le=5)
     echo: bool | None = False
 
@@ -96,7 +101,9 @@ def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
 def _params(body: Sampling, max_tokens: int, logprobs: int | None, i: int) -> SamplingParams:
     return SamplingParams(max_tokens=max_tokens, temperature=1.0 if body.temperature is None else body.temperature,
                           top_p=1.0 if body.top_p is None else body.top_p, stop=_stops(body.stop),
-                          seed=None if body.seed is None else body.seed + i, logprobs=logprobs)
+                          seed=None if body.seed is None else (body.seed + i) % (SEED_MAX + 1), logprobs=logprobs,
+                          top_k=max(body.top_k or 0, 0),
+                          repetition_penalty=1.0 if body.repetition_penalty is None else body.repetition_penalty)
 
 
 def _token(tokenizer, token_id: int, logprob: float) -> dict:
@@ -142,8 +149,12 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, who: P
     max_tokens = body.max_completion_tokens or body.max_tokens or state.cfg.max_new_tokens
     logprobs = (body.top_logprobs or 0) if body.logprobs else None
     ctx = FilterContext(who.name, "chat.completions", state.engine.model_name)
-    messages = apply_request_filters(state, [m.as_dict() for m in body.messages], ctx)
-    ids = chat_prompt(state, messages) if not isinstance(messages, Refusal) else []
+
+    def prepare():  # filters and the tokenizer may take a while on a long input: off the event loop
+        messages = apply_request_filters(state, [m.as_dict() for m in body.messages], ctx)
+        return messages, (chat_prompt(state, messages) if not isinstance(messages, Refusal) else [])
+
+    messages, ids = await run_in_threadpool(prepare)
     if not isinstance(messages, Refusal) and prompting.wants_strategy(state, body):
         return await prompting.chat_completion(state, request, body, messages, who, ctx)
     params = [_params(body, max_tokens, logprobs, i) for i in range(n)]
@@ -212,18 +223,26 @@ async def completions(body: CompletionRequest, request: Request, who: Principal 
     if not prompts or any(len(p) == 0 for p in prompts):
         raise APIError(400, "'prompt' must not be empty.", param="prompt")
     ctx = FilterContext(who.name, "completions", state.engine.model_name)
-    texts, ids_list = [], []
-    for p in prompts:
+
+    def prepare(p):
+        if not isinstance(p, str):
+            try:
+                check_prompt_ids(p, state.engine.vocab_size)
+            except ValueError as e:
+                raise APIError(400, f"Invalid value for 'prompt': {e}.", param="prompt") from None
         text = p if isinstance(p, str) else tok.decode(p)
         if state.filters.request:
             filtered = apply_request_filters(state, [{"role": "user", "content": text}], ctx)
             if isinstance(filtered, Refusal):
                 raise APIError(400, filtered.message, param="prompt", code="content_filter")
             text, p = filtered[-1]["content"], filtered[-1]["content"]
+        if isinstance(p, str):
+            check_chars(state, p, "prompt")
         ids = encode(tok, p) if isinstance(p, str) else list(p)
         check_length(state, ids, "prompt")
-        texts.append(text)
-        ids_list.append(ids)
+        return text, ids
+
+    texts, ids_list = map(list, zip(*[await run_in_threadpool(prepare, p) for p in prompts]))
     n = body.n or 1
     jobs = [(pi, ids, _params(body, body.max_tokens or 16, body.logprobs, j)) for pi, ids in enumerate(ids_list) for j in range(n)]
     head = {"id": "cmpl-" + secrets.token_hex(12), "object": "text_completion", "created": int(time.time()),

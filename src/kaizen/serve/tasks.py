@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from kaizen.data.records import MAX_ANSWERS, ROLES
 from kaizen.serve import compare
 from kaizen.serve.db import Assignment, Task, User, iso, utcnow
+from kaizen.serve.edge import bad_unicode
 from kaizen.serve.engine import SamplingParams
 from kaizen.serve.errors import APIError, not_found
 from kaizen.serve.runtime import chat_prompt, collect
@@ -46,8 +47,12 @@ def parse_prompts(jsonl: str | None, rows: list | None) -> list[tuple[list[dict]
     out = []
     for n, row in rows:
         where = f"line {n}" if jsonl is not None else f"rows[{n - 1}]"
+        param = "jsonl" if jsonl is not None else "rows"
         if not isinstance(row, dict):
-            raise APIError(400, f"{where}: expected a JSON object", param="jsonl" if jsonl is not None else "rows")
+            raise APIError(400, f"{where}: expected a JSON object", param=param)
+        if (bad := bad_unicode(row)) is not None:  # a "\ud800" escape inside the file's text
+            raise APIError(400, f"{where}: '{bad}' holds a lone UTF-16 surrogate (not valid Unicode)", param=param,
+                           code="invalid_unicode")
         prompt = row.get("prompt", row.get("messages"))
         if isinstance(prompt, str) and prompt.strip():
             prompt = [{"role": "user", "content": prompt}]
@@ -105,7 +110,7 @@ async def fill_answers(state, task_id: int) -> None:
         return
     prompt, k, gen = job
     try:
-        ids = chat_prompt(state, prompt)
+        ids = await run_in_threadpool(chat_prompt, state, prompt)
         params = SamplingParams(max_tokens=gen.get("max_tokens", state.cfg.max_new_tokens),
                                 temperature=gen.get("temperature", 1.0), top_p=gen.get("top_p", 1.0))
         outs = await asyncio.gather(*[collect(state, ids, params) for _ in range(k)])
