@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from kaizen.serve import store, tasks
-from kaizen.serve.auth import Principal, create_user, hash_password, new_key, require
+from kaizen.serve.auth import Principal, create_user, hash_password, new_key, require, revoke_credentials
 from kaizen.serve.db import ApiKey, Assignment, Conversation, Message, Rating, Task, User, iso
 from kaizen.serve.edge import MAX_TOKENS_MAX, Limit, Offset, RowId
 from kaizen.serve.errors import APIError, not_found
@@ -102,8 +102,11 @@ def patch_user(user_id: RowId, body: UserPatch, request: Request, who: Principal
             raise APIError(400, "you cannot disable or demote yourself; another admin can")
         if body.role is not None:
             user.role = body.role
-        if body.password is not None:
+        if body.password is not None:  # a reset: the old password's sessions and keys go with it
             user.password_hash = hash_password(body.password)
+            revoke_credentials(s, user.id, keep_key_id=who.key_id)
+        if body.disabled:
+            revoke_credentials(s, user.id, sessions_only=True)
         if body.disabled is not None:
             user.disabled = body.disabled
         return {"user": store.user_dict(user)}

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from kaizen import __version__
 from kaizen.serve import account_api, admin_api, chat_api, errors, filters, labeling_api, openai_api, tasks
-from kaizen.serve.auth import RateLimiter
+from kaizen.serve.auth import LoginGuard, RateLimiter
 from kaizen.serve.config import ServeConfig
 from kaizen.serve.db import Database, Task
 from kaizen.serve.edge import Edge
@@ -34,7 +34,8 @@ def create_app(cfg: ServeConfig, engine, db: Database | None = None,
     chain = filters.Filters(
         request=tuple(request_filters if request_filters is not None else filters.load(cfg.request_filters)),
         response=tuple(response_filters if response_filters is not None else filters.load(cfg.response_filters)))
-    state = ServerState(cfg, db, engine, chain, RateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst))
+    state = ServerState(cfg, db, engine, chain, RateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst),
+                        LoginGuard(cfg.login_failures_per_user, cfg.login_failures_per_client, cfg.login_window_s))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 
 from kaizen.data.chat import render
-from kaizen.serve.auth import RateLimiter
+from kaizen.serve.auth import LoginGuard, RateLimiter
 from kaizen.serve.config import ServeConfig
 from kaizen.serve.db import Database
 from kaizen.serve.engine import SamplingParams, TokenEvent
@@ -25,6 +25,7 @@ class ServerState:
     engine: object  # TransformersEngine | VLLMEngine: .generate, .tokenizer, .model_name, .max_context
     filters: Filters = field(default_factory=Filters)
     limiter: RateLimiter | None = None
+    login_guard: LoginGuard | None = None
     background: set = field(default_factory=set)  # running asyncio tasks (answer generation for labeling)
 
     @property
