@@ -75,6 +75,8 @@ def _from_labeling(s, out: Collected) -> None:
             continue
         if task.kind == "compare" and not compare.is_strict(res):
             continue  # "equal": no preferred answer, so no training pair
+        if len(set(res.get("ranks") or ())) < 2:
+            continue  # all_bad or all ranks equal: no pair, and `kaizen data validate` rejects such a ranking
         judgements = None
         if res.get("judgements"):
             judgements = [Judgement(j.get("helpful"), j.get("truthful"), j.get("harmless"), tuple(j.get("flags") or ()))
