@@ -55,6 +55,7 @@ def create_app(cfg: ServeConfig, engine, db: Database | None = None,
     errors.install(app)
     for module in (openai_api, account_api, chat_api, labeling_api, admin_api):
         app.include_router(module.router)
+    app.include_router(openai_api.root)
 
     @app.get("/docs", include_in_schema=False)
     def docs():  # Swagger UI from static/vendor, not FastAPI's default CDN, so /docs works offline

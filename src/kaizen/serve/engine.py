@@ -48,6 +48,7 @@ class SamplingParams:
     logprobs: int | None = None  # None: no log-probs; 0: the sampled token's; k: also the top k
     top_k: int = 0  # 0: no top-k cut
     repetition_penalty: float = 1.0  # CTRL's penalty (Keskar et al. 2019, eq. 2); 1: none
+    constraint: object | None = None  # .allowed(generated ids) -> allowed next ids (structured.JsonConstraint)
 
     def __post_init__(self):
         problems = [name for name, ok in (
@@ -322,6 +323,11 @@ class TransformersEngine:
         scores = row_logits
         if p.repetition_penalty != 1.0:
             scores = _penalize(row_logits, r.req.prompt_ids + r.stream.ids, p.repetition_penalty)
+        if p.constraint is not None:
+            allowed = torch.tensor(p.constraint.allowed(r.stream.ids), dtype=torch.long, device=scores.device)
+            if allowed.numel() == 0:
+                raise ValueError("the response format allows no next token")
+            scores = torch.full_like(scores, float("-inf")).index_copy(0, allowed, scores[allowed])
         token = _sample(scores, p.temperature, p.top_p, r.gen, top_k=p.top_k)
         r.generated += 1
         prompt_len = len(r.req.prompt_ids)

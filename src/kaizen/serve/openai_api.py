@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from kaizen.data.chat import render
 from kaizen.prompting import serve as prompting
 from kaizen.serve.auth import Principal, require
 from kaizen.serve.edge import ID_MAX, MAX_TOKENS_MAX
@@ -48,6 +49,19 @@ class ChatMessage(BaseModel):
         return {"role": "system" if self.role == "developer" else self.role, "content": text}
 
 
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+    name: str = Field("response", max_length=64)
+    schema_: dict | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    model_config = STRICT
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+
 class StreamOptions(BaseModel):
     model_config = STRICT
     include_usage: bool = False
@@ -75,6 +89,7 @@ class ChatCompletionRequest(Sampling):
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_MAX)
     logprobs: bool | None = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
+    response_format: ResponseFormat | None = None
     kaizen: dict | None = None  # prompting strategy, e.g. {"strategy": "self_consistency", "n": 8} (kaizen.prompting.serve)
 
 
@@ -98,12 +113,26 @@ def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
     return stops
 
 
-def _params(body: Sampling, max_tokens: int, logprobs: int | None, i: int) -> SamplingParams:
+def _constraint(state: ServerState, fmt: ResponseFormat | None):
+    """The decoding constraint ``response_format`` asks for (None for text); blocking, so call it in a worker thread."""
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_schema" and (fmt.json_schema is None or fmt.json_schema.schema_ is None):
+        raise APIError(400, "response_format of type json_schema needs 'json_schema': {'name': ..., 'schema': {...}}.",
+                       param="response_format.json_schema")
+    from kaizen.serve.structured import json_constraint
+
+    schema = fmt.json_schema.schema_ if fmt.type == "json_schema" else None
+    return json_constraint(state.engine.tokenizer, sorted(state.engine.stop_ids), schema, param="response_format")
+
+
+def _params(body: Sampling, max_tokens: int, logprobs: int | None, i: int, constraint=None) -> SamplingParams:
     return SamplingParams(max_tokens=max_tokens, temperature=1.0 if body.temperature is None else body.temperature,
                           top_p=1.0 if body.top_p is None else body.top_p, stop=_stops(body.stop),
                           seed=None if body.seed is None else (body.seed + i) % (SEED_MAX + 1), logprobs=logprobs,
                           top_k=max(body.top_k or 0, 0),
-                          repetition_penalty=1.0 if body.repetition_penalty is None else body.repetition_penalty)
+                          repetition_penalty=1.0 if body.repetition_penalty is None else body.repetition_penalty,
+                          constraint=constraint)
 
 
 def _token(tokenizer, token_id: int, logprob: float) -> dict:
@@ -152,12 +181,13 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, who: P
 
     def prepare():  # filters and the tokenizer may take a while on a long input: off the event loop
         messages = apply_request_filters(state, [m.as_dict() for m in body.messages], ctx)
-        return messages, (chat_prompt(state, messages) if not isinstance(messages, Refusal) else [])
+        ids = chat_prompt(state, messages) if not isinstance(messages, Refusal) else []
+        return messages, ids, _constraint(state, body.response_format)
 
-    messages, ids = await run_in_threadpool(prepare)
+    messages, ids, constraint = await run_in_threadpool(prepare)
     if not isinstance(messages, Refusal) and prompting.wants_strategy(state, body):
         return await prompting.chat_completion(state, request, body, messages, who, ctx)
-    params = [_params(body, max_tokens, logprobs, i) for i in range(n)]
+    params = [_params(body, max_tokens, logprobs, i, constraint) for i in range(n)]
     head = {"id": "chatcmpl-" + secrets.token_hex(12), "created": int(time.time()), "model": state.engine.model_name}
     tok = state.engine.tokenizer
 
@@ -287,3 +317,68 @@ async def completions(body: CompletionRequest, request: Request, who: Principal 
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# --- vLLM's extra endpoints: /health, /tokenize, /detokenize (at the root and under /v1) ---------
+
+root = APIRouter(tags=["openai"])
+
+
+class TokenizeRequest(BaseModel):
+    model_config = STRICT
+    model: str | None = None
+    prompt: str | None = None
+    messages: list[ChatMessage] | None = None
+    add_generation_prompt: bool = True  # messages only
+    add_special_tokens: bool = True  # prompt only
+
+
+class DetokenizeRequest(BaseModel):
+    model_config = STRICT
+    model: str | None = None
+    tokens: list[int]
+
+
+@root.get("/health")
+def health():
+    """200 while the server is up (no key needed), like vLLM's."""
+    return {"status": "ok"}
+
+
+async def tokenize(body: TokenizeRequest, request: Request, who: Principal = Depends(require("user"))):
+    state = state_of(request)
+    if body.model is not None:
+        _check_model(state, body.model)
+    if (body.prompt is None) == (body.messages is None):
+        raise APIError(400, "Give exactly one of 'prompt' or 'messages'.", param="prompt")
+    tok = state.engine.tokenizer
+
+    def run() -> list[int]:
+        if body.messages is not None:
+            text = render(tok, [m.as_dict() for m in body.messages], add_generation_prompt=body.add_generation_prompt)
+            check_chars(state, text, "messages")
+            return encode(tok, text)
+        check_chars(state, body.prompt, "prompt")
+        return encode(tok, body.prompt) if body.add_special_tokens else tok(body.prompt, add_special_tokens=False)["input_ids"]
+
+    ids = await run_in_threadpool(run)
+    return {"count": len(ids), "max_model_len": state.engine.max_context, "tokens": ids}
+
+
+async def detokenize(body: DetokenizeRequest, request: Request, who: Principal = Depends(require("user"))):
+    state = state_of(request)
+    if body.model is not None:
+        _check_model(state, body.model)
+    if len(body.tokens) > state.engine.max_context:
+        raise APIError(400, f"'tokens' may hold at most {state.engine.max_context} ids (the context).", param="tokens")
+    if body.tokens:
+        try:
+            check_prompt_ids(body.tokens, state.engine.vocab_size)
+        except ValueError as e:
+            raise APIError(400, f"Invalid value for 'tokens': {e}.", param="tokens") from None
+    return {"prompt": await run_in_threadpool(state.engine.tokenizer.decode, body.tokens)}
+
+
+for prefix in ("", "/v1"):  # vLLM serves them at the root; under /v1 the openai client's base_url reaches them too
+    root.add_api_route(prefix + "/tokenize", tokenize, methods=["POST"])
+    root.add_api_route(prefix + "/detokenize", detokenize, methods=["POST"])

@@ -42,6 +42,11 @@ class VLLMEngine:
                                  top_k=params.top_k or -1, repetition_penalty=params.repetition_penalty,
                                  max_tokens=params.max_tokens, stop=list(params.stop) or None,
                                  stop_token_ids=self.stop_ids, logprobs=params.logprobs)
+        if params.constraint is not None:  # vLLM's own structured outputs follow the same JSON schema
+            from vllm.sampling_params import GuidedDecodingParams
+
+            schema = getattr(params.constraint, "schema", None)
+            sp.guided_decoding = GuidedDecodingParams(json=schema) if schema else GuidedDecodingParams(json_object=True)
         request_id = "kz-" + secrets.token_hex(8)
         seen_tokens, seen_text, finished = 0, 0, False
         try:
