@@ -135,3 +135,66 @@ def test_bodies_are_bounded_and_long_input_does_not_block(server, http):
     assert http.get(f"/api/conversations/{cid}").json()["conversation"]["messages"] == []
     assert http.get("/api/health", timeout=2).status_code == 200
     stream.check()
+
+
+def test_a_message_id_reveals_no_conversation(server, http):
+    cid = http.post("/api/conversations", json={}).json()["conversation"]["id"]
+    mid = http.post(f"/api/conversations/{cid}/messages", json={"content": "mine", "generate": False}).json()["user_message"]["id"]
+    key = http.post("/api/admin/users", json={"name": "nosy", "role": "user"}).json()["api_key"]
+    r = httpx.put(f"{server.url}/api/messages/{mid}/rating", json={"value": 1}, headers={"Authorization": f"Bearer {key}"})
+    assert_openai_error(r, 404)
+    assert cid not in r.text and mid in r.json()["error"]["message"]
+
+
+def _rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_load_and_faults(server):
+    """16 good streams at once while other clients send bad values, disconnect mid-stream and send huge bodies."""
+    import asyncio
+
+    async def good(c: httpx.AsyncClient, i: int) -> list[str]:
+        body = CHAT | {"max_tokens": 32, "stream": True, "temperature": 1.0, "seed": i,
+                       "messages": [{"role": "user", "content": f"hello {i}"}]}
+        async with c.stream("POST", "/v1/chat/completions", json=body) as r:
+            assert r.status_code == 200
+            return [line async for line in r.aiter_lines() if line]
+
+    async def bad(c: httpx.AsyncClient, i: int) -> int:
+        kind = i % 4
+        if kind == 0:
+            r = await c.post("/v1/chat/completions", json=CHAT | {"seed": 2**64 + i})
+        elif kind == 1:
+            r = await c.post("/v1/completions", json=COMPLETION | {"prompt": [10**6 + i]})
+        elif kind == 2:
+            r = await c.post("/v1/chat/completions", json=CHAT | {"messages": [{"role": "user", "content": "z" * 5_000_000}]})
+        else:  # reads one chunk of a long answer, then hangs up
+            async with c.stream("POST", "/v1/chat/completions", json=CHAT | {"max_tokens": 200, "stream": True}) as s:
+                async for _ in s.aiter_lines():
+                    break
+            return 0
+        return r.status_code
+
+    async def burst():
+        limits = httpx.Limits(max_connections=64)
+        async with httpx.AsyncClient(base_url=server.url, headers=server.headers, timeout=120, limits=limits) as c:
+            return await asyncio.gather(*[good(c, i) for i in range(16)], *[bad(c, i) for i in range(16)])
+
+    before = _rss_mb(server.proc.pid)
+    results = asyncio.run(burst())
+    streams, codes = results[:16], results[16:]
+    for lines in streams:
+        assert lines[-1] == "data: [DONE]" and not any('"error"' in line for line in lines), lines[-3:]
+        finish = [json.loads(line[6:])["choices"][0]["finish_reason"] for line in lines[:-1]]
+        assert finish[-1] in ("stop", "length")
+    assert sorted(set(codes)) == [0, 400, 413]
+    deadline = time.monotonic() + 10
+    while httpx.get(server.url + "/api/admin/stats", headers=server.headers).json()["engine"]["running"]:
+        assert time.monotonic() < deadline, "rows left running after the burst"
+        time.sleep(0.1)
+    # Nothing of the burst is kept: the 5 MB bodies were refused before being buffered whole.
+    assert _rss_mb(server.proc.pid) < before + 150, (before, _rss_mb(server.proc.pid))

@@ -23,6 +23,7 @@ from fastapi import Path, Query
 from kaizen.serve.errors import APIError
 
 ID_MAX = 2**31 - 1  # PostgreSQL's INTEGER: a larger id or offset is a 400, not an overflow in the driver
+DRAIN_FACTOR = 16
 MAX_TOKENS_MAX = 2**20  # far beyond any context; keeps arithmetic on it in machine integers
 
 RowId = Annotated[int, Path(ge=1, le=ID_MAX)]
@@ -86,6 +87,7 @@ class Edge:
         headers = dict(scope.get("headers", []))
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            await self._drain(receive)
             return await self._reject(send_with_headers, self._too_large())
         chunks, size = [], 0
         while True:
@@ -95,6 +97,9 @@ class Edge:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_body_bytes:  # a chunked body that never said its length
+                chunks.clear()
+                if message.get("more_body"):
+                    await self._drain(receive)
                 return await self._reject(send_with_headers, self._too_large())
             if not message.get("more_body"):
                 break
@@ -119,6 +124,16 @@ class Edge:
             return await receive()
 
         return await self.app(scope, replay, send_with_headers)
+
+    async def _drain(self, receive) -> None:
+        """Read the rest of a refused body without keeping it, so the client gets to read the 413 (closing
+        on unread data resets the connection); past DRAIN_FACTOR x the limit the connection is just closed."""
+        seen = 0
+        while seen <= DRAIN_FACTOR * self.max_body_bytes:
+            message = await receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                return
+            seen += len(message.get("body", b""))
 
     def _too_large(self) -> APIError:
         return APIError(413, f"The request body is larger than this server accepts ({self.max_body_bytes} bytes; "
