@@ -56,7 +56,8 @@ def test_bad_numbers_are_400s_and_other_streams_go_on(server, http):
     stream.start()
     bad_chat = [{"seed": 2**64}, {"seed": -(2**63) - 1}, {"temperature": -0.1}, {"temperature": 2.5}, {"top_p": 0},
                 {"top_p": 1.5}, {"max_tokens": 10**30}, {"max_tokens": 0}, {"n": 10**9}, {"top_logprobs": 10**6,
-                "logprobs": True}, {"top_k": -2}, {"repetition_penalty": 0}, {"repetition_penalty": 1e300}]
+                "logprobs": True}, {"top_k": -2}, {"repetition_penalty": 0}, {"repetition_penalty": 1e300},
+                {"stop": ["x" * 100_000]}, {"stop": ["a", "b", "c", "d", "e"]}]
     for bad in bad_chat:
         assert_openai_error(http.post("/v1/chat/completions", json=CHAT | bad))
     for prompt in ([999999], [-5], [2**70], [[1, 2], [999999]], []):

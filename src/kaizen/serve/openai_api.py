@@ -30,6 +30,7 @@ from kaizen.serve.runtime import (ServerState, apply_request_filters, chat_promp
                                   encode, merged, state_of, unless_disconnected)
 
 router = APIRouter(prefix="/v1", tags=["openai"])
+MAX_STOP_CHARS = 512
 STRICT = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
 
 
@@ -110,6 +111,8 @@ def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
     stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
     if len(stops) > 4:
         raise APIError(400, "'stop' may have at most 4 sequences.", param="stop")
+    if any(len(s) > MAX_STOP_CHARS for s in stops):  # every step matches each stop's prefixes: keep it cheap
+        raise APIError(400, f"Each 'stop' sequence may have at most {MAX_STOP_CHARS} characters.", param="stop")
     return stops
 
 
