@@ -19,6 +19,7 @@ TINY = [
     "--ppo.iterations", "1", "--ppo.rollout_batch_size", "4", "--ppo.minibatch_size", "4", "--ppo.ppo_epochs", "1",
     "--ppo.max_new_tokens", "6", "--ppo.ptx_block_size", "32", "--ppo.save_every", "0",
     "--dpo.max_steps", "2", "--eval.num_prompts", "6", "--eval.max_new_tokens", "6", "--eval.pretrain_blocks", "2",
+    "--later_rank_prompts", "8", "--later_ppo_iterations", "1", "--sections",
 ]
 
 
@@ -31,7 +32,18 @@ def test_demo_writes_results_for_every_model(tmp_path):
         for key in ("win_rate_vs_sft", "ci95", "truthful_rate", "harmful_compliance", "over_refusal", "kl_to_sft",
                     "mean_length", "pretrain_loss"):
             assert key in row, (name, key)
+        for key in ("win_rate_vs_sft_t1", "ci95_t1"):
+            assert key in row, (name, key)
     assert 0.0 <= saved["rm_accuracy"] <= 1.0
+    for key in ("rm_accuracy_vs_gold", "rm_accuracy_ceiling", "rm_best_of_8_win"):
+        assert saved[key] is None or 0.0 <= saved[key] <= 1.0, key
+    assert set(saved["rm_accuracy_three_ways_per_criterion"]) == {"helpful", "truthful", "harmless"}
+    # Two rounds: round 2 ranked round 1's PPO-ptx answers, its RM saw both rounds' rankings.
+    assert [r["round"] for r in saved["rounds"]] == [1, 2]
+    assert saved["rounds"][1]["rankings"] > saved["rounds"][0]["rankings"]
+    assert saved["rounds"][0]["ppo_ptx"] == saved["ppo_ptx_round1"] and saved["rounds"][1]["ppo_ptx"] == saved["ppo_ptx"]
+    assert {"rank_round2", "rm_round2", "ppo_ptx_round2", "eval", "rm_steering"} <= set(saved["timings_s"])
+    assert (tmp_path / "demo" / "summary.png").exists()
     assert (tmp_path / "demo" / "eval" / "results.md").exists()
     assert list((tmp_path / "demo" / "ppo_ptx" / "plots").glob("*.png"))
     ppo_rows = [json.loads(line) for line in (tmp_path / "demo" / "ppo" / "metrics.jsonl").read_text().splitlines()]

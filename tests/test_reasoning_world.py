@@ -34,7 +34,8 @@ def test_files_are_additive_and_byte_identical(small_world, rworld, tmp_path):
     after = digests(rworld)
     assert {k: after[k] for k in before} == before  # the world's own files are untouched
     assert set(after) - set(before) == {"reasoning.json", "prompts_reasoning_train.jsonl",
-                                        "prompts_reasoning_heldout.jsonl", "sft_reasoning.jsonl", "store_reasoning.jsonl"}
+                                        "prompts_reasoning_heldout.jsonl", "sft_reasoning.jsonl", "store_reasoning.jsonl",
+                                            "corpus_reasoning.jsonl"}
     again = tmp_path / "world"
     shutil.copytree(small_world, again)
     build_reasoning(ReasoningConfig(world=str(again), **SMALL))
@@ -105,3 +106,21 @@ def test_cli_writes_the_files(small_world, tmp_path, capsys):
     args = ["reasoning-world", "--world", str(d)] + [x for k, v in SMALL.items() for x in (f"--{k}", str(v))]
     assert main(args) == 0
     assert "sft_reasoning" in capsys.readouterr().out and (d / "prompts_reasoning_heldout.jsonl").exists()
+
+
+def test_arithmetic_corpus_states_steps_never_a_whole_purchase():
+    import random
+
+    from kaizen.world.reasoning.arithmetic import arithmetic_documents
+
+    docs = arithmetic_documents(200, ["boats", "hats"], ["monday", "tuesday", "wednesday", "thursday", "friday",
+                                                         "saturday", "sunday"], 4, 6, random.Random(0))
+    text = " ".join(d["text"] for d in docs)
+    assert len(docs) == 200 and "3 x 4 = 12." in text and "From Monday to Wednesday is 2 days." in text
+    # a product and a sum are never written in one statement: that is a held-out task's answer
+    assert not any("x" in part and "+" in part for d in docs for part in d["text"].split("."))
+    for stmt in (p for d in docs for p in d["text"].split(". ")):  # every equation is right
+        if " = " in stmt and " x " in stmt:
+            lhs, rhs = stmt.split(" cost ")[-1].split(" = ")
+            a, b = lhs.split(" x ")
+            assert int(a) * int(b) == int(rhs.split()[0].rstrip("."))

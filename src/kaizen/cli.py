@@ -70,9 +70,14 @@ def next_steps(results: Mapping[str, Any], out_dir: str | Path, port: int = 8000
     score = f"win rate vs SFT {r['win_rate_vs_sft']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and ci[1] > ci[0] else "")
     body = json.dumps({"model": str(r["path"]), "messages": [{"role": "user", "content": "Hello! What can you do?"}]})
     out = shlex.quote(str(out_dir))
+    root = Path(out_dir)
+    docs = [root / "world" / f for f in ("corpus_train.jsonl", "store_reasoning.jsonl") if (root / "world" / f).exists()]
+    extras = (" \\\n      --prompting.documents " + " ".join(shlex.quote(str(d)) for d in docs)) if docs else ""
+    if (root / "rm" / "model").exists():  # the chat's strategy picker then offers ReAct and best-of-N too
+        extras += " --prompting.reward_model " + shlex.quote(str(root / "rm" / "model"))
     return "\n".join([
         f"next: serve the best chat model, {name} ({score}):",
-        f"  kaizen serve {path} --port {port}",
+        f"  kaizen serve {path} --port {port}{extras}",
         f"  then chat at http://127.0.0.1:{port} (log in with the admin API key it prints on first start),",
         "  or through the OpenAI API (KAIZEN_KEY=that key; any OpenAI client works the same):",
         f"  curl http://127.0.0.1:{port}/v1/chat/completions -H \"Authorization: Bearer $KAIZEN_KEY\" \\",

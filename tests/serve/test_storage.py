@@ -21,7 +21,7 @@ def test_migrations_create_exactly_the_models(tmp_path):
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
     db.close()
 
 
@@ -31,7 +31,7 @@ def test_migrations_on_postgresql(postgres_url):
     db.migrate()
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
     ensure_admin(db, "admin", key="kz-fixed")
     with db.session() as s:
         assert s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key("kz-fixed"))) is not None

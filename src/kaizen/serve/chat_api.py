@@ -2,6 +2,11 @@
 
 An answer is stored when it is finished (``done`` event) or, if the client closes the stream
 (a Stop button), with what was generated so far and ``finish_reason: "cancelled"``.
+
+A prompting strategy (the ``kaizen`` field, as on /v1/chat/completions, or the server's default)
+answers through ``kaizen.prompting.serve.answer``; the message keeps its record, reasoning
+included, in ``meta.kaizen``. A strategy's answer exists only when it is done, so its stream is
+``thinking`` then one ``delta``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from kaizen.prompting import serve as prompting
 from kaizen.serve import store
 from kaizen.serve.auth import Principal, require
 from kaizen.serve.db import Conversation, Message, new_id
@@ -44,6 +50,9 @@ class ConversationPatch(BaseModel):
 
 class GenerationOptions(BaseModel):
     model_config = STRICT
+    # a prompting strategy, the keys of StrategySpec as in /v1's "kaizen" field; null: plain sampling
+    # even where the server has a default strategy
+    kaizen: dict | None = None
     stream: bool = True
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
@@ -144,7 +153,8 @@ async def send_message(conversation_id: str, body: SendMessage, request: Request
             return store.message_dict(store.add_message(s, c, body.parent_id, body.role, body.content, source))
 
     generating = body.role == "user" and body.generate
-    if generating:  # a prompt the model cannot take is refused before its message is stored
+    if generating:  # a prompt the model cannot take (or a bad strategy) is refused before its message is stored
+        _strategy(state, body)
         filtered, ids = await run_in_threadpool(_prepare, state, await run_in_threadpool(load), ctx)
     user_message = await run_in_threadpool(save)
     if body.role == "assistant":  # an answer the user wrote: stored as is, nothing to generate
@@ -177,6 +187,18 @@ def _prepare(state: ServerState, prompt: list[dict], ctx: FilterContext) -> tupl
     return filtered, (chat_prompt(state, filtered, param="content") if not isinstance(filtered, Refusal) else [])
 
 
+@router.get("/strategies")
+def strategies(request: Request, who: Principal = Depends(user_required)):
+    """What the chat's strategy picker offers: the strategies this server can run and its default."""
+    cfg = state_of(request).cfg.prompting
+    return {"strategies": prompting.available(cfg), "default": cfg.strategy, "max_samples": cfg.max_samples}
+
+
+def _strategy(state: ServerState, opts: GenerationOptions):
+    """The answer's StrategySpec (a 400 naming the field if it is bad), or None for plain sampling."""
+    return prompting.request_spec(state, opts) if prompting.wants_strategy(state, opts) else None
+
+
 async def _answer(request: Request, state: ServerState, who: Principal, conversation_id: str, parent_id: str,
                   filtered: list[dict] | Refusal, ids: list[int], opts: GenerationOptions, user_message: dict | None,
                   ctx: FilterContext):
@@ -186,13 +208,18 @@ async def _answer(request: Request, state: ServerState, who: Principal, conversa
                             temperature=0.7 if opts.temperature is None else opts.temperature,
                             top_p=1.0 if opts.top_p is None else opts.top_p, seed=opts.seed)
     answer_id = new_id()
+    spec = _strategy(state, opts)  # a prompting strategy (the "kaizen" field or the server's default)
 
-    def save(text: str, finish: str | None) -> dict:
+    def save(text: str, finish: str | None, meta: dict | None = None) -> dict:
         with state.db.session() as s:
             c = store.get_conversation(s, conversation_id, who.user_id)
             m = store.add_message(s, c, parent_id, "assistant", text, "model", model=model, finish_reason=finish,
-                                  message_id=answer_id)
+                                  message_id=answer_id, meta=meta)
             return store.message_dict(m)
+
+    if spec is not None and not isinstance(filtered, Refusal):
+        return await _strategy_answer(request, state, who, spec, filtered, ctx, opts, user_message, answer_id,
+                                      parent_id, save)
 
     if not opts.stream:
         if isinstance(filtered, Refusal):
@@ -230,6 +257,35 @@ async def _answer(request: Request, state: ServerState, who: Principal, conversa
             if not stored and text and finish is None:  # the client went away mid-answer: keep what it saw
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(save, text, "cancelled")
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _strategy_answer(request, state, who, spec, prompt, ctx, opts, user_message, answer_id, parent_id, save):
+    """The answer through a strategy (kaizen.prompting.serve.answer), with its record in ``meta``."""
+
+    async def run(req):
+        [a] = await prompting.answer(state, req, spec, prompt, who, ctx, seed=opts.seed)
+        return a, {"kaizen": a.kaizen}
+
+    if not opts.stream:
+        a, meta = await run(request)
+        return {"user_message": user_message, "message": await run_in_threadpool(save, a.content, a.finish_reason, meta)}
+
+    async def events():  # the client closing the stream cancels the run (and so its samples)
+        if user_message is not None:
+            yield _event({"type": "user_message", "message": user_message})
+        yield _event({"type": "start", "id": answer_id, "parent_id": parent_id})
+        yield _event({"type": "thinking", "strategy": spec.label})
+        try:
+            a, meta = await run(None)
+            yield _event({"type": "delta", "content": a.content})
+            yield _event({"type": "done", "message": await run_in_threadpool(save, a.content, a.finish_reason, meta)})
+        except APIError as e:
+            yield _event({"type": "error", "error": e.body()["error"]})
+        except Exception as e:
+            yield _event({"type": "error", "error": APIError(500, f"generation failed: {e}", type="server_error").body()["error"]})
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -91,6 +91,7 @@ class Message(Base):
     finish_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     chosen: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    meta: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # {"kaizen": strategy record} (reasoning)
 
 
 class Rating(Base):

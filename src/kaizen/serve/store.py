@@ -29,7 +29,7 @@ def rating_dict(r: Rating | None) -> dict | None:
 def message_dict(m: Message, rating: Rating | None = None) -> dict:
     return {"id": m.id, "conversation_id": m.conversation_id, "parent_id": m.parent_id, "role": m.role,
             "content": m.content, "created_at": iso(m.created_at), "source": m.source, "model": m.model,
-            "finish_reason": m.finish_reason, "chosen": m.chosen, "rating": rating_dict(rating)}
+            "finish_reason": m.finish_reason, "chosen": m.chosen, "rating": rating_dict(rating), "meta": m.meta or {}}
 
 
 def conversation_dict(c: Conversation, messages: list[Message] | None = None,
@@ -96,8 +96,12 @@ def prompt_of(c: Conversation, path: list[Message]) -> list[dict]:
 
 
 def add_message(s, c: Conversation, parent_id: str | None, role: str, content: str, source: str,
-                model: str | None = None, finish_reason: str | None = None, message_id: str | None = None) -> Message:
-    """Append a turn under ``parent_id``; turns alternate user / assistant from a user turn at the root."""
+                model: str | None = None, finish_reason: str | None = None, message_id: str | None = None,
+                meta: dict | None = None) -> Message:
+    """Append a turn under ``parent_id``; turns alternate user / assistant from a user turn at the root.
+
+    ``meta``: what came with the turn beside its text, e.g. ``{"kaizen": ...}``, a strategy's reasoning.
+    """
     parent = None
     if parent_id is not None:
         parent = s.get(Message, parent_id)
@@ -109,7 +113,7 @@ def add_message(s, c: Conversation, parent_id: str | None, role: str, content: s
         raise APIError(400, f"a {role} message cannot come {where}; expected {expected}", param="role")
     now = utcnow()
     m = Message(conversation_id=c.id, parent_id=parent_id, role=role, content=content, source=source, model=model,
-                finish_reason=finish_reason, chosen=False, created_at=now)
+                finish_reason=finish_reason, chosen=False, created_at=now, meta=meta)
     if message_id:
         m.id = message_id
     s.add(m)

@@ -11,6 +11,7 @@ Adds files and touches none of the world's own (they stay byte-identical for the
 | ``prompts_reasoning_{train,heldout}.jsonl`` | ``{"id", "task", "prompt", "meta"}`` like the world's prompts; ``task`` is the family, ``meta.answer`` the gold answer |
 | ``sft_reasoning.jsonl`` | ``{"id", "format", "messages"}`` demonstrations of the train prompts: ``direct``, ``cot``, ``react``, ``knowledge`` |
 | ``store_reasoning.jsonl`` | ``{"text"}`` market-price notices; with ``corpus_train.jsonl`` the document store ReAct searches |
+| ``corpus_reasoning.jsonl`` | ``{"text"}`` pretraining documents of plain arithmetic (``kaizen.world.reasoning.arithmetic``), nothing about the world |
 
 Held-out items ask about combinations no train item asks about: new number combinations, town
 pairs and person-attribute chains, every chain through a held-out entity of the world, and
@@ -31,6 +32,7 @@ from kaizen.data.jsonl import read_jsonl, write_jsonl
 from kaizen.world.knowledge import KnowledgeBase
 from kaizen.world.prompts import PromptItem, conversation_key
 from kaizen.world.reasoning import tasks as T
+from kaizen.world.reasoning.arithmetic import arithmetic_documents
 
 STORE_FILES = ("corpus_train.jsonl", "store_reasoning.jsonl")
 
@@ -53,6 +55,8 @@ class ReasoningConfig:
     formats_arithmetic: str = arg("direct:0.35,cot:0.45,react:0.2", "Demonstration formats of arithmetic items.")
     formats_multihop: str = arg("direct:0.3,cot:0.35,react:0.2,knowledge:0.15", "Demonstration formats of multi-hop items.")
     formats_lookup: str = arg("direct:0.3,react:0.7", "Demonstration formats of look-up items.")
+    corpus_docs: int = arg(1500, "Pretraining documents of plain arithmetic (corpus_reasoning.jsonl): a model "
+                                 "that never saw 4 x 6 = 24 cannot learn to reason about prices.")
     demos_multihop: int = arg(2, "Demonstrations per multi-hop train item, in different formats (the world has few "
                                  "distinct chains, so each is shown more than one way).")
 
@@ -158,6 +162,8 @@ def build_reasoning(cfg: ReasoningConfig) -> Path:
     ledger = T.Ledger.generate(kb, cfg.goods_per_town, 2, cfg.max_price, _rng(seed, "ledger"))
     notices = [{"text": ledger.notice(kb, t, g)} for t, g in sorted(ledger.prices)]
     write_jsonl(world / "store_reasoning.jsonl", notices)
+    write_jsonl(world / "corpus_reasoning.jsonl", arithmetic_documents(
+        cfg.corpus_docs, sorted(T.GOODS.values()), T.DAYS, cfg.max_quantity, cfg.max_price, _rng(seed, "corpus")))
     items = make_items(kb, ledger, cfg, seed)
     store = DocumentStore.from_files([world / f for f in STORE_FILES])
     writer = T.Demonstrator(kb, ledger, store.search)

@@ -1,6 +1,7 @@
 // The chat page: conversation list (a drawer on narrow screens), one conversation's visible
-// branch, streaming answers, regenerate / edit (new branches), thumbs with reasons, export, and a
-// model picker when the server serves several models (GET /v1/models).
+// branch, streaming answers, regenerate / edit (new branches), thumbs with reasons, export, a
+// model picker when the server serves several models (GET /v1/models), and a prompting-strategy
+// picker with what this server can run (GET /api/strategies; docs/prompting.md).
 
 import * as api from "./api.js";
 import {renderMessage, streamingMessage} from "./message.js";
@@ -9,12 +10,14 @@ import {$, clear, clearToasts, copyText, h, page, showError, toast, when} from "
 
 const SETTINGS = "kaizen.sampling";
 const MODEL = "kaizen.model";
-const state = {conv: null, tree: new Tree(), busy: null, models: []};
+const STRATEGY = "kaizen.strategy";
+const state = {conv: null, tree: new Tree(), busy: null, models: [], prompting: null};
 
 await page("user", "index.html");
 const info = await api.get("/api/info");
 state.models = await api.get("/v1/models").then((r) => r.data.map((m) => m.id)).catch(() => []);
 if (!state.models.length) state.models = [info.model];
+state.prompting = await api.get("/api/strategies").catch(() => ({strategies: [], default: null, max_samples: 16}));
 
 // --- conversations ------------------------------------------------------------------------
 
@@ -161,13 +164,16 @@ async function generate(path, body) {
   let finished = false;
   try {
     const model = state.models.length > 1 ? {model: currentModel()} : {};
-    for await (const ev of api.stream(path, {...body, ...sampling(), ...model, stream: true}, controller.signal)) {
+    const request = {...body, ...sampling(), ...strategyField(), ...model, stream: true};
+    for await (const ev of api.stream(path, request, controller.signal)) {
       if (ev.type === "user_message") {
         state.tree.add(ev.message);
       } else if (ev.type === "start") {
         render(ev.parent_id);
         live = streamingMessage(currentModel());
         $("#messages").append(live.el);
+      } else if (ev.type === "thinking") {
+        live.thinking(ev.strategy);
       } else if (ev.type === "delta") {
         live.append(ev.content);
         const list = $("#messages");
@@ -287,7 +293,53 @@ function setupSettings() {
   }
 }
 
+// --- prompting strategy ---------------------------------------------------------------
+
+const STRATEGY_NAMES = {
+  zero_shot: "Zero-shot (greedy)", few_shot: "Few-shot examples", cot: "Chain of thought",
+  zero_shot_cot: "Zero-shot chain of thought", self_consistency: "Self-consistency (vote of N)",
+  generated_knowledge: "Generated knowledge", react: "ReAct (search, calculate)", best_of_n: "Best of N (reward model)",
+};
+const SAMPLED = ["self_consistency", "best_of_n"];  // the strategies whose N the picker sets
+const PLAIN = "plain";  // token-by-token sampling, no strategy
+
+// The picker: "Server default (X)" (sends nothing) when the server has one, plain sampling, then
+// each strategy the server can run. The choice is kept in localStorage, apart from the sampling
+// fields (which are sent as they are).
+function setupStrategy() {
+  const {strategies, default: fallback, max_samples: most} = state.prompting;
+  const picker = $("#strategy");
+  const choices = [...(fallback ? [["", `Server default (${fallback})`]] : []), [fallback ? PLAIN : "", "Plain sampling"],
+                   ...strategies.map((name) => [name, STRATEGY_NAMES[name] || name])];
+  clear(picker, choices.map(([value, label]) => h("option", {value}, label)));
+  const n = $("#strategy_n");
+  n.max = String(most);
+  n.placeholder = String(Math.min(8, most));  // StrategySpec's default N, where the server allows it
+  const saved = JSON.parse(localStorage.getItem(STRATEGY) || "{}");
+  if (choices.some(([value]) => value === saved.name)) picker.value = saved.name;
+  n.value = saved.n ?? "";
+  const sync = () => {
+    $("#strategy-n-row").hidden = !SAMPLED.includes(picker.value);
+    localStorage.setItem(STRATEGY, JSON.stringify({name: picker.value, n: n.value === "" ? "" : Number(n.value)}));
+  };
+  picker.addEventListener("change", sync);
+  n.addEventListener("input", sync);
+  $("#strategy-n-row").hidden = !SAMPLED.includes(picker.value);
+}
+
+// The request's `kaizen` field: absent for the server's default, null for plain sampling.
+function strategyField() {
+  const name = $("#strategy").value;
+  if (!name) return {};
+  if (name === PLAIN) return {kaizen: null};
+  const n = Number($("#strategy_n").value);
+  const given = $("#strategy_n").value !== "" && n >= 1;
+  const samples = given ? n : Math.min(8, state.prompting.max_samples);
+  return {kaizen: SAMPLED.includes(name) ? {strategy: name, n: samples} : {strategy: name}};
+}
+
 setupSettings();
+setupStrategy();
 setupModels();
 await refreshList();
 await open(new URLSearchParams(location.hash.slice(1)).get("c"));

@@ -1,7 +1,8 @@
 // One chat message: its text (the user's as plain text, the assistant's as sanitised Markdown),
 // the "< 2/3 >" switcher between alternatives, and its actions, which show on hover or keyboard
 // focus (on touch screens: on the last answer, or the message tapped). `on` holds the chat's
-// callbacks: switchTo, edit, regenerate, rate, reason, choose, copy.
+// callbacks: switchTo, edit, regenerate, rate, reason, choose, copy. An answer made by a prompting
+// strategy names it in a badge and shows its reasoning folded under the text.
 
 import {fillMarkdown} from "./markdown.js";
 import {h, icon} from "./ui.js";
@@ -14,10 +15,25 @@ function body(m) {
   return fillMarkdown(h("div", {class: "msg-text markdown", dataset: {source: m.content}}), m.content);
 }
 
+// A strategy's chain of thought, vote or ReAct transcript, through the same sanitising Markdown
+// renderer as answers (`data-source` keeps the exact text), and the samples a vote or the reward
+// model chose from (as plain text).
+function reasoning(record) {
+  if (!record || !record.reasoning) return null;
+  const samples = record.candidates || [];
+  return h("details", {class: "reasoning"}, h("summary", {}, "Reasoning"),
+    fillMarkdown(h("div", {class: "reasoning-text markdown", dataset: {source: record.reasoning}}), record.reasoning),
+    samples.length > 1 ? h("details", {class: "candidates"}, h("summary", {}, `${samples.length} samples`),
+      h("ol", {}, samples.map((c) => h("li", {},
+        h("span", {class: "candidate-text"}, c.text),
+        h("span", {class: "muted"}, [c.answer ? ` answer: ${c.answer}` : "", c.score != null ? ` · score ${c.score.toFixed(3)}` : ""]))))) : null);
+}
+
 export function renderMessage(tree, m, on, busy) {
   const siblings = tree.siblings(m);
   const index = siblings.findIndex((s) => s.id === m.id);
   const text = body(m);
+  const strategy = (m.meta || {}).kaizen;
   const el = h("article", {class: `msg ${m.role}`, tabindex: "-1", dataset: {id: m.id, role: m.role}},
     h("div", {class: "msg-card"}, h("div", {class: "msg-head"},
       h("span", {class: "role"}, m.role === "user" ? "You" : "Assistant"),
@@ -25,8 +41,9 @@ export function renderMessage(tree, m, on, busy) {
       siblings.length > 1 ? switcher(siblings, index, on, busy) : null,
       m.source === "human" ? h("span", {class: "badge"}, "written by you") : null,
       BADGES[m.finish_reason] ? h("span", {class: "badge warn"}, BADGES[m.finish_reason]) : null,
-      m.role === "assistant" && m.chosen && siblings.length > 1 ? h("span", {class: "badge good"}, "kept") : null),
-    text));
+      m.role === "assistant" && m.chosen && siblings.length > 1 ? h("span", {class: "badge good"}, "kept") : null,
+      strategy ? h("span", {class: "badge strategy", title: "Prompting strategy that made this answer"}, strategy.strategy) : null),
+    text, reasoning(strategy)));
   const actions = h("div", {class: "msg-actions", role: "toolbar", "aria-label": "Message actions"});
   const editor = () => edit(el, text, m, on);
   actions.append(action("copy", "Copy", "Copy the text", () => on.copy(m), false));
@@ -106,9 +123,10 @@ export function streamingMessage(model) {
   let source = "";
   let queued = false;
   const text = h("div", {class: "msg-text markdown", dataset: {source: ""}});
+  const typing = h("span", {class: "typing"}, "writing…");
   const el = h("article", {class: "msg assistant streaming", dataset: {role: "assistant"}, "aria-busy": "true"},
     h("div", {class: "msg-card"}, h("div", {class: "msg-head"}, h("span", {class: "role"}, "Assistant"),
-      model ? h("span", {class: "model-name"}, model) : null, h("span", {class: "typing"}, "writing…")),
+      model ? h("span", {class: "model-name"}, model) : null, typing),
     text));
   const paint = () => {
     queued = false;
@@ -116,6 +134,8 @@ export function streamingMessage(model) {
   };
   return {
     el,
+    // a strategy answers only when it is done: say what it is doing meanwhile
+    thinking(strategy) { typing.textContent = `thinking (${strategy})…`; },
     append(s) {
       source += s;
       text.dataset.source = source;
