@@ -83,6 +83,10 @@ def test_password_change_and_logout_revoke_credentials(srv):
     assert httpx.get(srv.url + "/api/me", headers=bearer(s1)).status_code == 200
     assert httpx.post(srv.url + "/api/logout", headers=bearer(s1)).status_code == 200
     assert httpx.get(srv.url + "/api/me", headers=bearer(s1)).status_code == 401
+    first = httpx.post(srv.url + "/api/admin/users", json={"name": "fay", "role": "user"}, headers=bearer(ADMIN_KEY))
+    fay = first.json()["api_key"]  # no password yet: setting the first one revokes nothing
+    r = httpx.post(srv.url + "/api/me/password", json={"old_password": "", "new_password": PASSWORD}, headers=bearer(fay))
+    assert r.json()["revoked_credentials"] == 0 and httpx.get(srv.url + "/api/me", headers=bearer(fay)).status_code == 200
     s3 = login(srv, "pat", "another long one").json()["token"]
     reset = httpx.patch(f"{srv.url}/api/admin/users/{made['user']['id']}", json={"password": "reset by the admin"},
                         headers=bearer(ADMIN_KEY))

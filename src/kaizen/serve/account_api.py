@@ -149,9 +149,11 @@ def change_password(body: PasswordChange, request: Request, who: Principal = Dep
         user = s.get(User, who.user_id)
         if user.password_hash and not verify_password(body.old_password, user.password_hash):
             raise APIError(400, "old_password is wrong", param="old_password")
+        had_password = bool(user.password_hash)
         user.password_hash = hash_password(body.new_password)
         # Whoever held the old password may have opened sessions or minted keys: only this credential stays.
-        revoked = revoke_credentials(s, user.id, keep_key_id=who.key_id)
+        # A first password (the first-start sign-in link) replaces none, so the configured keys stay.
+        revoked = revoke_credentials(s, user.id, keep_key_id=who.key_id) if had_password else 0
     return {"ok": True, "revoked_credentials": revoked}
 
 

@@ -153,8 +153,7 @@ async def send_message(conversation_id: str, body: SendMessage, request: Request
             return store.message_dict(store.add_message(s, c, body.parent_id, body.role, body.content, source))
 
     generating = body.role == "user" and body.generate
-    if generating:  # a prompt the model cannot take (or a bad strategy) is refused before its message is stored
-        _strategy(state, body)
+    if generating:  # a prompt the model cannot take is refused before its message is stored
         filtered, ids = await run_in_threadpool(_prepare, state, await run_in_threadpool(load), ctx)
     user_message = await run_in_threadpool(save)
     if body.role == "assistant":  # an answer the user wrote: stored as is, nothing to generate
