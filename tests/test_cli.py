@@ -18,7 +18,8 @@ def test_next_steps_serves_the_best_chat_model_never_a_fewshot_base():
     text = next_steps(RESULTS, "demo-out")
     lines = text.splitlines()
     assert lines[0] == "next: serve the best chat model, dpo (win rate vs SFT 0.520 [0.47, 0.57]):"
-    assert lines[1] == "  kaizen serve demo-out/dpo/model --port 8000"
+    assert lines[1] == "  kaizen serve demo-out/dpo/model --port 8000 \\"
+    assert lines[2] == "      --models sft=demo-out/sft/model ppo=demo-out/ppo/model"  # the picker has the others
     assert "http://127.0.0.1:8000/v1/chat/completions" in text and '"model": "demo-out/dpo/model"' in text
     assert "--sft_model demo-out/sft/model --world demo-out/world" in text
 

@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("kaizen.serve.export", "turn collected feedback into training data"),
     "plot": ("kaizen.plot", "render PNG curves of a run's metrics"),
     "registry": ("kaizen.registry", "list, add and promote model versions (lineage, gate, status)"),
+    "moderation": ("kaizen.safety.moderation", "train / evaluate a moderation classifier or the attack detector"),
+    "redteam": ("kaizen.safety.redteam", "attack a model or URL, with and without defences; gate on the result"),
     "demo": ("kaizen.demo", "run the loop end to end on the offline demo world"),
 }
 
@@ -73,6 +75,10 @@ def next_steps(results: Mapping[str, Any], out_dir: str | Path, port: int = 8000
     root = Path(out_dir)
     docs = [root / "world" / f for f in ("corpus_train.jsonl", "store_reasoning.jsonl") if (root / "world" / f).exists()]
     extras = (" \\\n      --prompting.documents " + " ".join(shlex.quote(str(d)) for d in docs)) if docs else ""
+    others = [f"{n}={shlex.quote(str(m['path']))}" for n, m in results.items() if n != name and isinstance(m, Mapping)
+              and m.get("prompting", "chat") == "chat" and m.get("path") and m.get("win_rate_vs_sft") is not None]
+    if others:  # the chat's model picker then has every policy of the run beside the best one
+        extras += " \\\n      --models " + " ".join(others)
     if (root / "rm" / "model").exists():  # the chat's strategy picker then offers ReAct and best-of-N too
         extras += " --prompting.reward_model " + shlex.quote(str(root / "rm" / "model"))
     return "\n".join([

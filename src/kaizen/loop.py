@@ -160,7 +160,7 @@ def lineage_row(kind: str, row: dict) -> dict:
 
 
 def new_feedback(files: dict[str, list[dict]], consumed: set[str]) -> dict[str, list[dict]]:
-    """The rows no version was trained on; a thumbs-up with nothing to compare becomes a demonstration."""
+    """The rows no version was trained on (thumbs up are among the demonstrations; ``liked`` counts them)."""
     rankings = [r for r in files["rankings"] if fingerprint(r) not in consumed]
     demos = [d for d in files["demonstrations"] if fingerprint(d) not in consumed]
     liked = [r for r in files["ratings"] if r.get("rating", 0) > 0 and fingerprint(r) not in consumed]
@@ -172,8 +172,7 @@ def write_round_data(d: Path, fresh: dict[str, list[dict]]) -> dict[str, Path]:
     from kaizen.data.jsonl import write_jsonl
 
     d.mkdir(parents=True, exist_ok=True)
-    demos = fresh["demonstrations"] + [{"messages": r["prompt"] + [{"role": "assistant", "content": r["answer"]}],
-                                        "id": r["id"]} for r in fresh["liked"]]
+    demos = fresh["demonstrations"]  # thumbs up are demonstrations already (export: earlier turns weight 0)
     files = {"rankings": d / "rankings.jsonl", "demonstrations": d / "demonstrations.jsonl"}
     write_jsonl(files["rankings"], fresh["rankings"])
     write_jsonl(files["demonstrations"], demos)
@@ -227,7 +226,7 @@ def closed_round(cfg: LoopConfig, log=print) -> dict:
     log(f"loop: {cand.name} {cand.status}: {result['summary']}")
     return {"version": cand.name, "parent": served.name, "status": cand.status,
             "promoted": cand.status == "promoted", "feedback": counts,
-            "feedback_rows": counts["rankings"] + counts["demonstrations"] + counts["thumbs_up"],
+            "feedback_rows": counts["rankings"] + counts["demonstrations"],  # thumbs up are demonstrations
             "win_rate_vs_served": result["gate"]["win_rate"], "ci95": result["gate"]["ci95"],
             "gate": result["gate"], "eval": result["eval"], "seconds": round(time.perf_counter() - t0, 1)}
 

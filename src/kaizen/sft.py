@@ -49,7 +49,8 @@ class SFTConfig:
                           "(2e-4); the demo's tiny from-scratch model 3e-4 (configs/).")
     warmup_steps: int = arg(10, "Linear warm-up steps.")
     weight_decay: float = arg(0.0, "AdamW weight decay on matrices.")
-    train_on_prompt: bool = arg(False, "Take the loss on every token, not only assistant turns.")
+    train_on_prompt: bool = arg(False, "Take the loss on every token, not only assistant turns (never on an answer "
+                                       "marked weight 0).")
     lora_r: int = arg(0, "LoRA rank (0: full fine-tuning). The merged model is saved to OUT/model, the adapter to OUT/adapter.")
     lora_alpha: int = arg(32, "LoRA scaling alpha.")
     lora_dropout: float = arg(0.05, "LoRA dropout.")

@@ -563,12 +563,8 @@ def test_model_picker_follows_v1_models(page, ui):
     assert page.locator("#model-picker option").all_inner_texts() == [ui.model, "ppo-round-2"]
     page.select_option("#model-picker", "ppo-round-2")
     assert page.inner_text(".empty h2") == "Chat with ppo-round-2"
-    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/messages")) as sent:
-        page.fill("#input", "hello again")
-        page.press("#input", "Enter")
-    wait_idle(page)
-    assert json.loads(sent.value.post_data)["model"] == "ppo-round-2"  # the server is asked for the picked model
     page.goto(ui.url + "/index.html")  # a new chat: the choice is remembered
     page.wait_for_selector("#model-picker", state="visible")
     assert page.input_value("#model-picker") == "ppo-round-2"
     page.unroute("**/v1/models")
+    # Chatting with the picked model needs a server that serves it: test_browser_models.py.

@@ -31,7 +31,7 @@ def test_export_turns_feedback_into_training_files(app_client, tmp_path, add_use
     q1 = a["user_message"]["id"]
     b = regenerate(app_client, c, q1)
     app_client.post(f"/api/messages/{b['id']}/choose")
-    # 2. three answers, thumbs up on one and down on another -> K=3 ranking: up, unrated, down
+    # 2. three answers, thumbs up on one and down on another -> a pair; the unrated one is not ranked
     q2 = send(app_client, c, "second question", parent_id=b["id"])
     up, down = q2["message"], regenerate(app_client, c, q2["user_message"]["id"])
     mid = regenerate(app_client, c, q2["user_message"]["id"])
@@ -64,11 +64,14 @@ def test_export_turns_feedback_into_training_files(app_client, tmp_path, add_use
     assert kaizen_main(["export", "--db_url", db_url, "--out", str(out)]) == 0
 
     demos = rows(out / "demonstrations.jsonl")
-    assert {"messages": [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "Hi!"}],
-            "id": demos[0]["id"]} == demos[0]
-    chat_demo = demos[1]["messages"]
+    assert {"messages": [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "Hi!", "weight": 1}],
+            "id": demos[0]["id"], "meta": {"source": "labeling", "task_id": 1, "labeler": "lena"}} == demos[0]
+    assert [d["id"] for d in demos[1:]] == [f"chat:{b['id']}", f"chat:{up['id']}", f"chat:{own['id']}"]  # kept, up, written
+    chat_demo = demos[3]["messages"]
     assert chat_demo[0] == {"role": "system", "content": "Be brief."}
-    assert chat_demo[-2:] == [{"role": "user", "content": "third question"}, {"role": "assistant", "content": "My own answer."}]
+    assert chat_demo[-2:] == [{"role": "user", "content": "third question"},
+                              {"role": "assistant", "content": "My own answer.", "weight": 1}]
+    assert [m.get("weight") for m in chat_demo if m["role"] == "assistant"] == [0, 0, 1]  # earlier answers: context
 
     rankings = rows(out / "rankings.jsonl")
     labeled = [r for r in rankings if r["meta"]["source"] == "labeling"]
@@ -78,18 +81,22 @@ def test_export_turns_feedback_into_training_files(app_client, tmp_path, add_use
     kept = chat[b["id"]]
     assert kept["answers"] == [b["content"], a["message"]["content"]] and kept["ranks"] == [1, 2]
     assert kept["prompt"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "first question"}]
-    three = chat[up["id"]]
-    assert three["meta"]["message_ids"] == [up["id"], mid["id"], down["id"]] and three["ranks"] == [1, 2, 3]
+    pair = chat[up["id"]]
+    assert pair["meta"]["message_ids"] == [up["id"], down["id"]] and pair["ranks"] == [1, 2]
+    assert mid["id"] not in pair["meta"]["message_ids"]
     assert chat[own["id"]]["answers"] == ["My own answer.", third["message"]["content"]]
     assert chat[own["id"]]["ranks"] == [1, 2] and len(rankings) == 4
 
     ratings = rows(out / "ratings.jsonl")
     assert len(ratings) == 1 and ratings[0]["rating"] == -1 and ratings[0]["reason"] == "wrong"
     assert ratings[0]["prompt"][-1] == {"role": "user", "content": "fourth question"}
-    assert json.loads((out / "export.json").read_text())["counts"] == {"demonstrations": 2, "rankings": 4, "ratings": 1}
+    report = json.loads((out / "export.json").read_text())
+    assert report["counts"] == {"demonstrations": 4, "rankings": 4, "ratings": 1}
+    assert report["skipped"] == {"thumbs_up: the user deleted the conversation": 1}
 
     api = app_client.get("/api/admin/export").json()
-    assert api["counts"] == {"demonstrations": 2, "rankings": 4, "ratings": 1}
+    assert api["counts"] == {"demonstrations": 4, "rankings": 4, "ratings": 1}
+    assert api["skipped"] == report["skipped"] and api["signals"] == report["signals"]
     jsonl = app_client.get("/api/admin/export/rankings.jsonl")
     assert jsonl.headers["content-type"].startswith("application/x-ndjson") and len(jsonl.text.splitlines()) == 4
 

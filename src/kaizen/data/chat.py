@@ -43,7 +43,15 @@ def ensure_chat_template(tokenizer) -> None:
 
 
 def _as_dicts(messages: Sequence[Message | dict]) -> list[dict[str, str]]:
-    return [m.to_dict() if isinstance(m, Message) else dict(m) for m in messages]
+    """Role and content only: what a chat template reads (a ``weight`` is the trainer's business)."""
+    rows = [m.to_dict() if isinstance(m, Message) else m for m in messages]
+    return [{"role": r["role"], "content": r["content"]} for r in rows]
+
+
+def _targets(messages: Sequence[Message | dict]) -> list[bool]:
+    """Per turn, whether the loss falls on it: assistant turns without ``weight: 0``."""
+    rows = [m.to_dict() if isinstance(m, Message) else m for m in messages]
+    return [r["role"] == "assistant" and r.get("weight") != 0 for r in rows]
 
 
 def render(tokenizer, messages: Sequence[Message | dict], add_generation_prompt: bool = False) -> str:
@@ -78,17 +86,20 @@ IGNORE_INDEX = -100
 
 def tokenize_conversation(tokenizer, messages: Sequence[Message | dict], max_length: int | None = None,
                           train_on_all: bool = False) -> TokenizedConversation:
-    """Tokenize a conversation so the loss falls on assistant turns only.
+    """Tokenize a conversation so the loss falls on assistant turns only, and only on those not
+    marked ``weight: 0`` (OpenAI's fine-tuning format: earlier turns kept as context).
 
     The rendered text is split at turn boundaries by rendering growing prefixes (the approach
     works for any chat template): for assistant turn i, the text between
     ``render(messages[:i], add_generation_prompt=True)`` and ``render(messages[:i+1])`` is the
-    target. Each segment is tokenized on its own so boundaries are exact. ``train_on_all``
-    takes the loss on every token (plain language modelling of a dialogue).
+    answer. Each segment is tokenized on its own so boundaries are exact, and the weights change
+    the labels only, never the ids. ``train_on_all`` also takes the loss on system, user and
+    template tokens (plain language modelling of a dialogue), but never on a ``weight: 0`` answer:
+    that weight says the answer must not be learned (``kaizen export`` gives it to disliked ones).
     """
-    msgs = _as_dicts(messages)
+    msgs, targets = _as_dicts(messages), _targets(messages)
     ensure_chat_template(tokenizer)
-    segments: list[tuple[str, bool]] = []  # (text, is_target)
+    segments: list[tuple[str, str]] = []  # (text, "prompt" | "target" | "context")
     done = ""
     for i, m in enumerate(msgs):
         if m["role"] != "assistant":
@@ -97,12 +108,13 @@ def tokenize_conversation(tokenizer, messages: Sequence[Message | dict], max_len
         full = render(tokenizer, msgs[: i + 1])
         if not prefix.startswith(done) or not full.startswith(prefix):
             raise ValueError("chat template is not prefix-stable; cannot locate assistant turns")
-        segments.append((prefix[len(done):], False))
-        segments.append((full[len(prefix):], True))
+        segments.append((prefix[len(done):], "prompt"))
+        segments.append((full[len(prefix):], "target" if targets[i] else "context"))
         done = full
     whole = render(tokenizer, msgs)
     if whole.startswith(done) and len(whole) > len(done):
-        segments.append((whole[len(done):], False))
+        segments.append((whole[len(done):], "prompt"))
+    learned = {"target", "prompt"} if train_on_all else {"target"}
 
     input_ids: list[int] = []
     labels: list[int] = []
@@ -110,12 +122,12 @@ def tokenize_conversation(tokenizer, messages: Sequence[Message | dict], max_len
     if bos is not None and getattr(tokenizer, "add_bos_token", False) and not whole.startswith(tokenizer.bos_token or "\0"):
         input_ids.append(bos)
         labels.append(IGNORE_INDEX)
-    for text, is_target in segments:
+    for text, kind in segments:
         if not text:
             continue
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         input_ids.extend(ids)
-        labels.extend(ids if (is_target or train_on_all) else [IGNORE_INDEX] * len(ids))
+        labels.extend(ids if kind in learned else [IGNORE_INDEX] * len(ids))
     if max_length is not None and len(input_ids) > max_length:
         input_ids, labels = input_ids[:max_length], labels[:max_length]
     return TokenizedConversation(input_ids, labels)

@@ -273,6 +273,11 @@ def _row(rec: Any, fmt: str, plain: bool) -> dict[str, Any]:
             row = {"prompt": prompt, "chosen": _assistant(rec.chosen), "rejected": _assistant(rec.rejected)}
         return row | ({"id": rec.id} if rec.id is not None else {})
     conv, rid = (rec.messages, rec.id) if isinstance(rec, Demonstration) else (rec, None)
+    context_only = [i for i, m in enumerate(conv) if m.role == "assistant" and m.weight == 0]
+    if isinstance(rec, Demonstration) and context_only and (
+            fmt in ("sharegpt", "alpaca") or (fmt == "prompt_completion" and context_only[-1] == len(conv) - 1)):
+        raise _Bad(f"messages[{context_only[0]}].weight", f"'{fmt}' has no per-turn weight, so this context-only "
+                   "turn would become a training target (write messages to keep the weights)")
     if fmt == "prompt_only":
         row = {"prompt": conv[0].content if plain else conversation_to_dicts(conv)}
     elif fmt == "messages":

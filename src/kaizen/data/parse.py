@@ -7,7 +7,7 @@
 Formats (TRL's dataset formats, plus Alpaca, ShareGPT and Kaizen's K-way ranking):
 
     text                 {"text"}
-    messages             {"messages": [{"role", "content"}...]}
+    messages             {"messages": [{"role", "content", "weight"?}...]}  (weight 0: context, no loss)
     prompt_completion    {"prompt": str|[msgs], "completion": str|[msgs]}
     prompt_only          {"prompt": str|[msgs]}
     preference           {"prompt", "chosen", "rejected"}   (answers: str or [one assistant msg])
@@ -55,6 +55,7 @@ FORMAT_KEYS: dict[str, tuple[str, ...]] = {
 # Every key a format reads; anything else in a row is an extra column that conversion drops.
 KNOWN_KEYS: dict[str, frozenset[str]] = {
     **{f: frozenset(keys + ("id",)) for f, keys in FORMAT_KEYS.items()},
+    "messages": frozenset({"messages", "id", "meta"}),  # meta: where kaizen export found the row
     "ranking": frozenset({"prompt", "answers", "ranks", "labeler", "judgements", "all_bad", "id", "meta"}),
 }
 # ShareGPT speaker names seen in the wild (bing / chatgpt from scraped dumps).
@@ -151,8 +152,21 @@ def _messages(value: Any, field: str, role_key: str = "role", content_key: str =
             raise _Bad(f"{where}.{role_key}", f"unknown role {role!r} (expected one of {', '.join(aliases)})")
         if m.get(content_key) is None:
             raise _Bad(f"{where}.{content_key}", f"missing required field '{content_key}'")
-        conv.append(Message(aliases[role], _text(m[content_key], f"{where}.{content_key}")))  # type: ignore[arg-type]
+        conv.append(Message(aliases[role], _text(m[content_key], f"{where}.{content_key}"),  # type: ignore[arg-type]
+                            _weight(m, aliases[role], where)))
     return conv
+
+
+def _weight(m: dict[str, Any], role: str, where: str) -> int | None:
+    """OpenAI's per-message ``weight``: 0 (context, no loss) or 1 (a target), on assistant turns only."""
+    value = m.get("weight")
+    if value is None:
+        return None
+    if isinstance(value, bool) or value not in (0, 1):
+        raise _Bad(f"{where}.weight", f"weight must be 0 (context only) or 1 (train on this turn), got {value!r}")
+    if role != "assistant":
+        raise _Bad(f"{where}.weight", f"weight is only meaningful on assistant turns (this one is '{role}')")
+    return int(value)
 
 
 def _check_order(conv: Conversation, field: str, role_key: str = "role", prev: str | None = None) -> None:
@@ -414,7 +428,10 @@ def _to_demonstration(row: dict[str, Any], fmt: str, warn: Warn) -> Demonstratio
             fmt, ("messages", "role"))
         raise _Bad(f"{key}[{len(row[key]) - 1}].{role_key}",
                    f"a demonstration must end with an 'assistant' turn, got '{conv[-1].role}'")
-    return Demonstration(conv, _id(row))
+    if not any(m.is_target for m in conv):
+        raise _Bad("messages", "every assistant turn has weight 0: nothing to train on")
+    meta = row.get("meta")
+    return Demonstration(conv, _id(row), meta if isinstance(meta, dict) else {})
 
 
 def _to_prompt(row: dict[str, Any], fmt: str, warn: Warn) -> Conversation:

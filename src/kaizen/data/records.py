@@ -4,7 +4,8 @@ Every external format (TRL's, Alpaca, ShareGPT, Kaizen's ranking JSONL) is read 
 and every stage consumes these, never raw dicts:
 
 - ``Message`` / a conversation (``list[Message]``): chat turns, roles system / user / assistant.
-- ``Demonstration``: an SFT example; the loss falls on assistant turns only.
+- ``Demonstration``: an SFT example; the loss falls on assistant turns only (those not marked
+  ``weight: 0``, OpenAI's fine-tuning format for context turns).
 - ``PreferencePair``: a prompt with a chosen and a rejected answer (DPO; RM with K = 2).
 - ``Ranking``: Kaizen's K-way record (InstructGPT Step 2): one prompt, K = 2..9 answers, a rank
   per answer (1 = best, equal ranks are ties), the labeler, and per-answer judgements on the
@@ -40,35 +41,51 @@ METADATA_FLAGS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Message:
+    """One chat turn. ``weight`` follows OpenAI's fine-tuning format: on an assistant turn, 0 means
+    context only (no loss), 1 a target; ``None`` (the default) is a target, as in that format."""
+
     role: Role
     content: str
+    weight: int | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    @property
+    def is_target(self) -> bool:
+        """Whether SFT takes the loss on this turn."""
+        return self.role == "assistant" and self.weight != 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.weight is not None:
+            out["weight"] = self.weight
+        return out
 
 
 Conversation = list[Message]
 
 
 def conversation_from_dicts(rows: list[dict[str, Any]]) -> Conversation:
-    return [Message(r["role"], r["content"]) for r in rows]
+    return [Message(r["role"], r["content"], r.get("weight")) for r in rows]
 
 
-def conversation_to_dicts(conv: Conversation) -> list[dict[str, str]]:
+def conversation_to_dicts(conv: Conversation) -> list[dict[str, Any]]:
     return [m.to_dict() for m in conv]
 
 
 @dataclass(frozen=True)
 class Demonstration:
-    """An SFT example: a conversation whose assistant turns are the targets."""
+    """An SFT example: a conversation whose assistant turns are the targets (those with weight 0
+    are context only). ``meta`` says where it came from (``kaizen export``: source, models)."""
 
     messages: Conversation
     id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"messages": conversation_to_dicts(self.messages)}
         if self.id is not None:
             out["id"] = self.id
+        if self.meta:
+            out["meta"] = self.meta
         return out
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from kaizen.data.chat import ensure_chat_template, stop_token_ids
+from kaizen.models.identity import MODEL_CARD
 from kaizen.lazy import lazy_import
 
 torch = lazy_import("torch")
@@ -105,4 +107,6 @@ def save_pretrained(model: PreTrainedModel, tokenizer, out_dir: str | Path, stat
             model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(out)
+    if (out.parent / MODEL_CARD).is_file():  # the run's name and version travel with a copied model directory
+        shutil.copyfile(out.parent / MODEL_CARD, out / MODEL_CARD)
     return out

@@ -57,7 +57,7 @@ def health(request: Request):
 @router.get("/info")
 def info(request: Request):
     state = state_of(request)
-    return {"model": state.engine.model_name, "max_input_tokens": state.max_input_tokens,
+    return {"model": state.engine.model_name, "models": list(state.engines()), "max_input_tokens": state.max_input_tokens,
             "max_new_tokens": state.cfg.max_new_tokens, "version": __version__}
 
 

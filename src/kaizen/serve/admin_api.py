@@ -204,8 +204,8 @@ def put_guidelines(body: Guidelines, request: Request, who: Principal = Depends(
 @router.get("/export")
 def export_all(request: Request, who: Principal = Depends(admin)):
     with state_of(request).db.reader() as s:
-        files = collect(s).files()
-    return {**files, "counts": {name: len(rows) for name, rows in files.items()}}
+        collected = collect(s)
+    return {**collected.files(), **collected.report()}  # report: counts, signals, and unused signals by reason
 
 
 @router.get("/export/{name}.jsonl")

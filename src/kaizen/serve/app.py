@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
 from kaizen import __version__
-from kaizen.serve import account_api, admin_api, chat_api, errors, filters, labeling_api, openai_api, tasks
+from kaizen.serve import account_api, admin_api, chat_api, errors, filters, labeling_api, openai_api, safety, tasks
 from kaizen.serve.auth import LoginGuard, RateLimiter
 from kaizen.serve.config import ServeConfig
 from kaizen.serve.db import Database, Task
@@ -29,13 +29,17 @@ STATIC = Path(__file__).parent / "static"
 
 
 def create_app(cfg: ServeConfig, engine, db: Database | None = None,
-               request_filters: list | None = None, response_filters: list | None = None) -> FastAPI:
+               request_filters: list | None = None, response_filters: list | None = None,
+               more_engines: list | tuple = (), guard=None) -> FastAPI:
+    """``engine`` is the default model; ``more_engines`` are served beside it, each picked by its name."""
     db = db or Database(cfg.db_url)
+    guarded = safety.SafetyService(cfg.safety, guard)  # moderation first on the way in, last on the way out
     chain = filters.Filters(
-        request=tuple(request_filters if request_filters is not None else filters.load(cfg.request_filters)),
-        response=tuple(response_filters if response_filters is not None else filters.load(cfg.response_filters)))
+        request=guarded.request_filters + tuple(request_filters if request_filters is not None else filters.load(cfg.request_filters)),
+        response=tuple(response_filters if response_filters is not None else filters.load(cfg.response_filters)) + guarded.response_filters)
     state = ServerState(cfg, db, engine, chain, RateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst),
-                        LoginGuard(cfg.login_failures_per_user, cfg.login_failures_per_client, cfg.login_window_s))
+                        LoginGuard(cfg.login_failures_per_user, cfg.login_failures_per_client, cfg.login_window_s),
+                        others={e.model_name: e for e in more_engines})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -51,9 +55,10 @@ def create_app(cfg: ServeConfig, engine, db: Database | None = None,
                   description="OpenAI-compatible API, chat, labeling and admin for a Kaizen model. "
                               "Guide: docs/serve-api.md.")
     app.state.kaizen = state
+    app.state.kaizen_safety = guarded
     app.add_middleware(Edge, max_body_bytes=cfg.max_body_bytes)
     errors.install(app)
-    for module in (openai_api, account_api, chat_api, labeling_api, admin_api):
+    for module in (openai_api, account_api, chat_api, labeling_api, admin_api, safety):
         app.include_router(module.router)
     app.include_router(openai_api.root)
 

@@ -40,6 +40,7 @@ class NewConversation(BaseModel):
     model_config = STRICT
     title: str = Field("", max_length=200)
     system_prompt: str = ""
+    model: str | None = None  # which served model the chat starts with (GET /v1/models); default: the first
 
 
 class ConversationPatch(BaseModel):
@@ -58,6 +59,7 @@ class GenerationOptions(BaseModel):
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_MAX)
     seed: int | None = Field(None, ge=0, le=SEED_MAX)
+    model: str | None = Field(None, max_length=200)  # a served model's name (GET /v1/models); default: the first
 
 
 class SendMessage(GenerationOptions):
@@ -87,7 +89,7 @@ def list_conversations(request: Request, limit: Limit = 50, offset: Offset = 0, 
 @router.post("/conversations")
 def create_conversation(request: Request, body: NewConversation | None = None, who: Principal = Depends(user_required)):
     body = body or NewConversation()
-    state = state_of(request)
+    state = state_of(request).for_model(body.model)
     with state.db.session() as s:
         c = Conversation(user_id=who.user_id, title=body.title, system_prompt=body.system_prompt,
                          model=state.engine.model_name, deleted=False)
@@ -136,7 +138,7 @@ def export_mine(request: Request, who: Principal = Depends(user_required)):
 
 @router.post("/conversations/{conversation_id}/messages")
 async def send_message(conversation_id: str, body: SendMessage, request: Request, who: Principal = Depends(user_required)):
-    state = state_of(request)
+    state = state_of(request).for_model(body.model)  # tokenized with the model that will answer
     ctx = FilterContext(who.name, "chat", state.engine.model_name)
 
     def load() -> list[dict]:
@@ -165,7 +167,7 @@ async def send_message(conversation_id: str, body: SendMessage, request: Request
 
 @router.post("/conversations/{conversation_id}/regenerate")
 async def regenerate(conversation_id: str, body: Regenerate, request: Request, who: Principal = Depends(user_required)):
-    state = state_of(request)
+    state = state_of(request).for_model(body.model)  # tokenized with the model that will answer
     ctx = FilterContext(who.name, "chat", state.engine.model_name)
 
     def load():
@@ -202,6 +204,7 @@ async def _answer(request: Request, state: ServerState, who: Principal, conversa
                   filtered: list[dict] | Refusal, ids: list[int], opts: GenerationOptions, user_message: dict | None,
                   ctx: FilterContext):
     """Generate the assistant's answer under ``parent_id``, stream it, store it."""
+    state = state.for_model(opts.model)  # one engine for the whole answer, even if the registry swaps
     model = state.engine.model_name
     params = SamplingParams(max_tokens=min(opts.max_tokens or state.cfg.max_new_tokens, state.engine.max_context),
                             temperature=0.7 if opts.temperature is None else opts.temperature,

@@ -1,6 +1,7 @@
 """``kaizen serve``: the model behind an OpenAI-compatible API, a web chat and a labeling tool.
 
-    kaizen serve runs/sft                                   # http://127.0.0.1:8000, prints the admin key once
+    kaizen serve runs/sft/model                             # http://127.0.0.1:8000, prints the admin key once
+    kaizen serve runs/sft/model --models runs/ppo_ptx/model dpo=runs/dpo/model   # several, picked by name
     kaizen serve runs/sft --host 0.0.0.0 --db_url postgresql+psycopg://kaizen@db/kaizen
     kaizen serve --add-user alice --role labeler --password 'a long one'   # prints alice's key and exits
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from kaizen.config import ConfigError, parse_config
@@ -41,9 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg, version = resolve(cfg)
     if not cfg.model:
         raise ConfigError("config key 'model': give the model directory to serve (kaizen serve MODEL_DIR)")
-    if problem := model_problem(cfg.model):
-        print(f"kaizen serve: error: {problem}", file=sys.stderr)
-        return 2
+    extra = [_named(spec) for spec in cfg.models]
+    for path in [cfg.model] + [p for _, p in extra]:
+        if problem := model_problem(path):
+            print(f"kaizen serve: error: {problem}", file=sys.stderr)
+            return 2
     secret = ensure_admin(db, cfg.admin_name, key=cfg.admin_key, password=cfg.admin_password)
     if secret is not None and cfg.admin_key is None:
         print(f"kaizen serve: created admin '{cfg.admin_name}'; API key (shown once, keep it): {secret}", flush=True)
@@ -51,14 +55,26 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from kaizen.serve.app import create_app
-    from kaizen.serve.engine import load_engine
+    from kaizen.serve.engine import load_engine, served_name
 
-    try:
-        engine = load_engine(cfg)
-    except (OSError, ValueError) as e:  # e.g. a hub id that does not exist: transformers' first line says why
-        print(f"kaizen serve: error: cannot load model '{cfg.model}': {str(e).strip().splitlines()[0]}", file=sys.stderr)
+    configs = [cfg] + [replace(cfg, model=path, name=name, served_model_name=None) for name, path in extra]
+    names = [served_name(c) for c in configs]
+    if len(set(names)) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        print(f"kaizen serve: error: two models are both called {', '.join(twice)}: name them with --models NAME=DIR "
+              "(or --name for MODEL)", file=sys.stderr)
         return 2
-    app = create_app(cfg, engine, db)
+    engines = []
+    for c in configs:
+        try:
+            engines.append(load_engine(c))
+        except (OSError, ValueError) as e:  # e.g. a hub id that does not exist: transformers' first line says why
+            print(f"kaizen serve: error: cannot load model '{c.model}': {str(e).strip().splitlines()[0]}", file=sys.stderr)
+            for loaded in engines:
+                getattr(loaded, "close", lambda: None)()
+            return 2
+    engine = engines[0]
+    app = create_app(cfg, engine, db, more_engines=engines[1:])
     if version is not None:
         from kaizen.serve.registry import attach
 
@@ -69,9 +85,17 @@ def main(argv: list[str] | None = None) -> int:
         host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
         print(f"kaizen serve: sign in as '{cfg.admin_name}': http://{host}:{cfg.port}/login.html#link={link} "
               f"(one use, valid {LINK_MINUTES} min), then choose a password", flush=True)
-    print(f"kaizen serve: {engine.model_name} on http://{cfg.host}:{cfg.port} (db: {cfg.db_url})", file=sys.stderr, flush=True)
+    print(f"kaizen serve: {', '.join(names)} on http://{cfg.host}:{cfg.port} (db: {cfg.db_url})", file=sys.stderr, flush=True)
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level, timeout_graceful_shutdown=5)
     return 0
+
+
+def _named(spec: str) -> tuple[str | None, str]:
+    """``NAME=DIR`` or ``DIR`` (named after its run) from ``--models``."""
+    name, sep, path = spec.partition("=")
+    if sep and name and "/" not in name:
+        return name, path
+    return None, spec
 
 
 def model_problem(model: str) -> str | None:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from kaizen.config import arg
 from kaizen.prompting.serve import PromptingConfig
+from kaizen.safety.config import SafetyConfig
 
 ROLES: tuple[str, ...] = ("user", "labeler", "admin")  # each role includes the ones before it
 
@@ -16,7 +17,12 @@ class ServeConfig:
     """Serve a model: OpenAI-compatible API, web chat, labeling and admin, on one port."""
 
     model: str | None = arg(None, "Model directory (or hub id) to serve; positional.")
-    served_model_name: str | None = arg(None, "Model id in the API; default: the model directory's name.")
+    name: str | None = arg(None, "The model's name in /v1/models, the UI, stored messages and exported rows; default: "
+                                 "from its run's kaizen_model.json (e.g. ppo_ptx-round-2), else the run directory's name.")
+    models: list[str] = arg([], "More models to serve beside MODEL, each DIR or NAME=DIR; a request picks one by "
+                                "name (the OpenAI 'model' field, the chat's model picker).")
+    served_model_name: str | None = arg(None, "Model id in the API (as vLLM's flag; --name is the same); with "
+                                              "--registry, the prefix of the versioned name.")
     host: str = arg("127.0.0.1", "Interface to listen on (0.0.0.0 for every interface).")
     port: int = arg(8000, "TCP port.")
     db_url: str = arg("sqlite:///kaizen-serve.db",
@@ -55,3 +61,4 @@ class ServeConfig:
     password: str | None = arg(None, "Password for --add_user (browser login); default: API key only.")
     log_level: str = arg("info", "uvicorn log level.")
     prompting: PromptingConfig = arg(PromptingConfig, "Prompting strategies of /v1/chat/completions (--prompting.strategy, ...).")
+    safety: SafetyConfig = arg(SafetyConfig, "Moderation and defences (--safety.moderation_model, ...); docs/safety.md.")

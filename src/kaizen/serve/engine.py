@@ -406,15 +406,25 @@ def _select(cache, mask, keep: list[int]):
     return cache, mask
 
 
-def load_engine(cfg) -> TransformersEngine:
-    """The engine ``cfg.engine`` names, loaded from ``cfg.model``."""
-    from pathlib import Path
+def served_name(cfg) -> str:
+    """The name clients see: ``--name``, else ``--served_model_name``, else the run's (kaizen_model.json)."""
+    from kaizen.models.identity import identify
 
-    name = cfg.served_model_name or Path(cfg.model.rstrip("/")).name
+    return getattr(cfg, "name", None) or cfg.served_model_name or identify(cfg.model).id
+
+
+def load_engine(cfg) -> TransformersEngine:
+    """The engine ``cfg.engine`` names, loaded from ``cfg.model``, named ``--name`` or after its run."""
+    from kaizen.models.identity import identify
+
+    identity, name = identify(cfg.model), served_name(cfg)
     if cfg.engine == "vllm":
         from kaizen.serve.vllm_engine import VLLMEngine
 
-        return VLLMEngine.load(cfg.model, model_name=name, dtype=cfg.dtype, max_batch_size=cfg.max_batch_size)
-    return TransformersEngine.load(cfg.model, device=cfg.device, dtype=cfg.dtype, model_name=name,
-                                   max_batch_size=cfg.max_batch_size, batch_wait_ms=cfg.batch_wait_ms,
-                                   threads=cfg.threads)
+        engine = VLLMEngine.load(cfg.model, model_name=name, dtype=cfg.dtype, max_batch_size=cfg.max_batch_size)
+    else:
+        engine = TransformersEngine.load(cfg.model, device=cfg.device, dtype=cfg.dtype, model_name=name,
+                                         max_batch_size=cfg.max_batch_size, batch_wait_ms=cfg.batch_wait_ms,
+                                         threads=cfg.threads)
+    engine.identity = identity  # /v1/models shows where it came from
+    return engine

@@ -101,12 +101,6 @@ class CompletionRequest(Sampling):
     echo: bool | None = False
 
 
-def _check_model(state: ServerState, name: str) -> None:
-    if name not in (state.engine.model_name, state.cfg.model):
-        raise APIError(404, f"The model `{name}` does not exist or you do not have access to it.",
-                       param="model", code="model_not_found")
-
-
 def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
     stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
     if len(stops) > 4:
@@ -169,14 +163,19 @@ def _usage(prompt: int, completion: int) -> dict:
 
 @router.get("/models")
 def list_models(request: Request, who: Principal = Depends(require("user"))):
-    state = state_of(request)
-    return {"object": "list", "data": [{"id": state.engine.model_name, "object": "model", "created": 0, "owned_by": "kaizen"}]}
+    return {"object": "list", "data": [model_card(e) for e in state_of(request).engines().values()]}
+
+
+def model_card(engine) -> dict:
+    """A /v1/models entry; ``kaizen`` adds where the model came from (its run's kaizen_model.json)."""
+    identity = getattr(engine, "identity", None)
+    card = {"id": engine.model_name, "object": "model", "created": 0, "owned_by": "kaizen"}
+    return card | ({"kaizen": identity.to_dict()} if identity is not None else {})
 
 
 @router.post("/chat/completions")
 async def chat_completions(body: ChatCompletionRequest, request: Request, who: Principal = Depends(require("user"))):
-    state = state_of(request)
-    _check_model(state, body.model)
+    state = state_of(request).for_model(body.model)  # 404 for a model not served
     n = body.n or 1
     max_tokens = body.max_completion_tokens or body.max_tokens or state.cfg.max_new_tokens
     logprobs = (body.top_logprobs or 0) if body.logprobs else None
@@ -249,8 +248,7 @@ async def _gather(state: ServerState, jobs: list[tuple[list[int], SamplingParams
 
 @router.post("/completions")
 async def completions(body: CompletionRequest, request: Request, who: Principal = Depends(require("user"))):
-    state = state_of(request)
-    _check_model(state, body.model)
+    state = state_of(request).for_model(body.model)  # 404 for a model not served
     tok = state.engine.tokenizer
     prompts = body.prompt if isinstance(body.prompt, list) and body.prompt and not isinstance(body.prompt[0], int) else [body.prompt]
     if not prompts or any(len(p) == 0 for p in prompts):
@@ -349,9 +347,7 @@ def health():
 
 
 async def tokenize(body: TokenizeRequest, request: Request, who: Principal = Depends(require("user"))):
-    state = state_of(request)
-    if body.model is not None:
-        _check_model(state, body.model)
+    state = state_of(request).for_model(body.model)  # 404 for a model not served
     if (body.prompt is None) == (body.messages is None):
         raise APIError(400, "Give exactly one of 'prompt' or 'messages'.", param="prompt")
     tok = state.engine.tokenizer
@@ -369,9 +365,7 @@ async def tokenize(body: TokenizeRequest, request: Request, who: Principal = Dep
 
 
 async def detokenize(body: DetokenizeRequest, request: Request, who: Principal = Depends(require("user"))):
-    state = state_of(request)
-    if body.model is not None:
-        _check_model(state, body.model)
+    state = state_of(request).for_model(body.model)  # 404 for a model not served
     if len(body.tokens) > state.engine.max_context:
         raise APIError(400, f"'tokens' may hold at most {state.engine.max_context} ids (the context).", param="tokens")
     if body.tokens:

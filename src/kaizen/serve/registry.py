@@ -23,9 +23,15 @@ from kaizen.registry import Registry
 log = logging.getLogger("kaizen.serve")
 
 
-def model_name(prefix: str | None, version: str) -> str:
-    """The API's model id for a version: ``kaizen-v2`` (or ``<served_model_name>-v2``)."""
-    return f"{prefix or 'kaizen'}-{version}"
+def model_name(prefix: str | None, version) -> str:
+    """The API's model id for a version: ``<--name>-v2``, else ``<its run's name>-v2`` (``ppo-v2``, from the
+    model's kaizen_model.json), else ``kaizen-v2``."""
+    from kaizen.models.identity import identify
+
+    if prefix is None:
+        run = identify(str(version.model_path))
+        prefix = run.name if run.stage is not None else "kaizen"  # a name from a run, not a bare directory's
+    return f"{prefix}-{version.name}"
 
 
 def resolve(cfg):
@@ -36,7 +42,8 @@ def resolve(cfg):
     if v is None:
         raise ConfigError(f"config key 'registry': {cfg.registry} has no promoted version "
                           "(kaizen registry add DIR MODEL --promote registers the first)")
-    return replace(cfg, model=str(v.model_path), served_model_name=model_name(cfg.served_model_name, v.name)), v
+    prefix = cfg.name or cfg.served_model_name  # --name names the series; each version gets its own id
+    return replace(cfg, model=str(v.model_path), served_model_name=model_name(prefix, v), name=None), v
 
 
 def _idle(engine) -> bool:
@@ -81,7 +88,7 @@ class RegistryWatcher:
         if current is not None and v.number < current.number:
             return False  # an older version re-promoted by hand: switching back needs a restart
         new = self.load_engine(replace(self.cfg, model=str(v.model_path),
-                                       served_model_name=model_name(self.prefix, v.name)))
+                                       served_model_name=model_name(self.prefix, v)))
         old = self.state.engine
         if new.tokenizer.get_vocab() != old.tokenizer.get_vocab():
             log.error("registry: %s has another tokenizer than %s; restart kaizen serve to serve it", v.name, self.version)
@@ -107,7 +114,8 @@ def attach(app, cfg, version, load_engine=None) -> RegistryWatcher:
     """Start following ``cfg.registry`` (as ``resolve`` returned it) for the app built by ``create_app``."""
     if load_engine is None:
         from kaizen.serve.engine import load_engine
-    prefix = cfg.served_model_name[: -len(version.name) - 1]  # resolve named it <prefix>-<version>
+    # resolve named it <prefix>-<version>; a prefix from the run's card is found again for each new version
+    prefix = None if cfg.served_model_name == model_name(None, version) else cfg.served_model_name[: -len(version.name) - 1]
     watcher = RegistryWatcher(app.state.kaizen, cfg, version.name, load_engine, cfg.registry_poll_s,
                               prefix=prefix).start()
     app.state.registry_watcher = watcher

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fastapi import Request
 
@@ -27,10 +27,28 @@ class ServerState:
     limiter: RateLimiter | None = None
     login_guard: LoginGuard | None = None
     background: set = field(default_factory=set)  # running asyncio tasks (answer generation for labeling)
+    others: dict = field(default_factory=dict)  # more served models by name (kaizen serve --models), beside .engine
 
     @property
     def max_input_tokens(self) -> int:
         return self.cfg.max_input_tokens or self.engine.max_context - 1
+
+    def engines(self) -> dict:
+        """Every served model by name, the default (``.engine``, hot-swapped by the registry) first."""
+        return {self.engine.model_name: self.engine, **self.others}
+
+    def for_model(self, name: str | None) -> ServerState:
+        """This state answering with the model called ``name`` (None: the default); 404 naming the served ones.
+
+        A request keeps the view it got, so a registry swap mid-request never mixes two models.
+        """
+        engine = self.engine
+        if name is not None and name not in (engine.model_name, self.cfg.model):
+            if name not in self.others:
+                raise APIError(404, f"The model `{name}` does not exist or you do not have access to it "
+                                    f"(served: {', '.join(self.engines())}).", param="model", code="model_not_found")
+            engine = self.others[name]
+        return replace(self, engine=engine)
 
 
 def state_of(request: Request) -> ServerState:

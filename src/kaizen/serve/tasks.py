@@ -100,10 +100,12 @@ async def fill_answers(state, task_id: int) -> None:
             t = s.get(Task, task_id)
             return (t.prompt, t.k, dict(t.generation or {})) if t and t.status == "generating" else None
 
-    def finish(answers, error=None):
+    def finish(answers, error=None, model=None):
         with state.db.session() as s:
             t = s.get(Task, task_id)
             t.answers, t.status, t.error = answers, ("failed" if error else "open"), error
+            if model is not None:  # lineage: exported rankings name the model that wrote the answers
+                t.generation = {**(t.generation or {}), "model": model}
 
     job = await run_in_threadpool(load)
     if job is None:
@@ -114,7 +116,7 @@ async def fill_answers(state, task_id: int) -> None:
         params = SamplingParams(max_tokens=gen.get("max_tokens", state.cfg.max_new_tokens),
                                 temperature=gen.get("temperature", 1.0), top_p=gen.get("top_p", 1.0))
         outs = await asyncio.gather(*[collect(state, ids, params) for _ in range(k)])
-        await run_in_threadpool(finish, [o.text for o in outs])
+        await run_in_threadpool(finish, [o.text for o in outs], None, state.engine.model_name)
     except Exception as e:  # a prompt the model cannot take fails its task, visibly, not the server
         log.warning("task %s: answer generation failed: %s", task_id, e)
         await run_in_threadpool(finish, None, str(getattr(e, "message", e)))

@@ -1,4 +1,5 @@
-"""A run directory records how it was made: resolved config, package version, git commit."""
+"""A run directory records how it was made: resolved config, package version, git commit, and (for
+the stages that train a model) the model's name and version in ``kaizen_model.json``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from kaizen import __version__
 from kaizen.config import dump_yaml
+from kaizen.models.identity import MODEL_STAGES, write_model_card
 
 
 def git_commit() -> str | None:
@@ -47,4 +49,6 @@ def prepare_run_dir(out: str | Path, cfg: Any, stage: str) -> Path:
         "transformers": transformers.__version__,
     }
     (path / "run_info.json").write_text(json.dumps(info, indent=2))
+    if stage in MODEL_STAGES:  # the model's name and version for kaizen serve and exported rows
+        write_model_card(path, stage, getattr(cfg, "model", None) or getattr(cfg, "policy", None))
     return path

@@ -125,11 +125,16 @@ async function createTasks(e) {
 }
 
 async function loadExport() {
-  const {counts} = await api.get("/api/admin/export");
+  const {counts, skipped = {}, not_targets: notTargets = {}} = await api.get("/api/admin/export");
   const save = (name) => api.download(`/api/admin/export/${name}.jsonl`, `${name}.jsonl`).catch(showError);
+  // Feedback that became no training row (or no SFT target), and why: nothing is dropped silently.
+  const reasons = [...Object.entries(skipped).map(([why, n]) => `${n} × ${why} (in no file)`),
+                   ...Object.entries(notTargets).map(([why, n]) => `${n} × ${why} (not a demonstration)`)];
   clear($("#export"), h("ul", {class: "exports"}, Object.entries(counts).map(([name, n]) => h("li", {},
     h("button", {class: "small", onclick: () => save(name)}, `Download ${name}.jsonl`),
-    h("span", {class: "muted", dataset: {count: name}}, ` ${n} record${n === 1 ? "" : "s"}`)))));
+    h("span", {class: "muted", dataset: {count: name}}, ` ${n} record${n === 1 ? "" : "s"}`)))),
+  reasons.length ? h("details", {id: "export-unused"}, h("summary", {}, `Feedback not used (${reasons.length})`),
+    h("ul", {}, reasons.map((r) => h("li", {class: "muted"}, r)))) : null);
 }
 
 // A table in a box that scrolls sideways on a narrow screen (the page itself never does).

@@ -142,7 +142,8 @@ function sampling() {
 
 async function ensureConversation() {
   if (state.conv) return;
-  const {conversation} = await api.post("/api/conversations", {system_prompt: $("#system-prompt").value});
+  const model = state.models.length > 1 ? {model: currentModel()} : {};  // reopening the chat picks it again
+  const {conversation} = await api.post("/api/conversations", {system_prompt: $("#system-prompt").value, ...model});
   state.conv = {...conversation, messages: []};
   history.replaceState(null, "", `#c=${conversation.id}`);
 }
