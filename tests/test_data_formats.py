@@ -297,3 +297,37 @@ def test_row_parsers_name_the_row_they_were_given():
     assert row_to_prompt({"messages": [U("q"), A("a")]}) == [Message("user", "q")]
     assert row_to_ranking({"chosen": "x", "prompt": "p", "rejected": "y"}) == Ranking(
         [Message("user", "p")], ["x", "y"], [1, 2])
+
+
+HH = "\n\nHuman: What is 2+2?\n\nAssistant: 4.\n\nHuman: And 3+3?\n\nAssistant: "
+
+
+def test_hh_rlhf_transcripts_are_conversations(tmp_path):
+    rows = [{"chosen": HH + "6.", "rejected": HH + "It is 7."},
+            {"prompt": "\n\nHuman: hi\n\nAssistant:", "chosen": " hello", "rejected": " go away"}]
+    multi, single = load_records(write_lines(tmp_path / "hh.jsonl", rows), "preference")
+    assert multi == PreferencePair([Message("user", "What is 2+2?"), Message("assistant", "4."),
+                                    Message("user", "And 3+3?")], "6.", "It is 7.")
+    assert single.prompt == [Message("user", "hi")]
+    assert validate_file(tmp_path / "hh.jsonl").guessed_prompts == 0  # not a prompt guessed from a shared start
+    # HH-RLHF has rows whose turns do not alternate: an error naming the turn, not a silent mis-split
+    with pytest.raises(DataError, match=r"hh2.jsonl:1: chosen\[1\]"):
+        load_records(write_lines(tmp_path / "hh2.jsonl", [{"chosen": "\n\nHuman: a\n\nHuman: b\n\nAssistant: c",
+                                                           "rejected": "\n\nHuman: a\n\nHuman: b\n\nAssistant: d"}]),
+                     "preference")
+
+
+def test_skip_bad_rows_reports_and_refuses_past_the_share(tmp_path, caplog):
+    good = [{"messages": [U(f"q{i}"), A(f"a{i}")]} for i in range(18)]
+    path = write_lines(tmp_path / "d.jsonl", good[:9] + ["{oops", {"messages": [A("no user")]}] + good[9:])
+    with pytest.raises(DataError):
+        load_records(path, "demonstration")  # the default: every bad row stops the run
+    with caplog.at_level(logging.WARNING, logger="kaizen.data"):
+        demos = load_records(path, "demonstration", skip_bad=True, max_bad_share=0.2)
+    assert len(demos) == 18
+    report = next(r.getMessage() for r in caplog.records if "skipped" in r.getMessage())
+    assert "skipped 2 of 20 rows" in report and "line 10" in report and "line 11" in report
+    with pytest.raises(DataError, match=r"2 of 20 rows are bad \(10.0%\), more than max_bad_share 5.0%"):
+        load_records(path, "demonstration", skip_bad=True, max_bad_share=0.05)
+    with pytest.raises(DataError, match="file not found"):  # a missing source is never skipped
+        load_records(tmp_path / "missing.jsonl", "demonstration", skip_bad=True)

@@ -130,3 +130,22 @@ def test_qlora_refused_where_it_cannot_run(tiny_model_factory, tiny_sft_data, tm
         with pytest.raises(ConfigError, match="'load_in_4bit'.*CUDA"):
             stage_run(config(model=model, data=[str(tiny_sft_data)], out=out, lora_r=4, load_in_4bit=True))
     assert not (tmp_path / "q").exists()  # refused before any run directory or model
+
+
+def test_skip_bad_rows_trains_on_the_rest(tiny_model_factory, tiny_sft_data, tmp_path, caplog):
+    import logging
+
+    from kaizen.cli import main as kaizen_main
+    from kaizen.data.errors import DataError
+
+    rows = tiny_sft_data.read_text().splitlines()
+    data = tmp_path / "with_bad.jsonl"
+    data.write_text("\n".join(rows[:5] + ['{"messages": [{"role": "assistant", "content": "no user turn"}]}'] + rows[5:]) + "\n")
+    with pytest.raises(DataError, match="with_bad.jsonl:6"):
+        run(_cfg(tiny_model_factory("llama"), data, tmp_path / "strict", max_steps=1))
+    args = ["sft", "--model", str(tiny_model_factory("llama")), "--data", str(data), "--out", str(tmp_path / "sft"),
+            "--max_steps", "1", "--batch_size", "4", "--max_length", "96", "--save_every", "0", "--skip_bad_rows", "true"]
+    with caplog.at_level(logging.WARNING, logger="kaizen.data"):
+        assert kaizen_main(args) in (0, None)
+    assert any("skipped 1 of 25 rows" in r.getMessage() for r in caplog.records)
+    assert (tmp_path / "sft" / "model" / "model.safetensors").exists()

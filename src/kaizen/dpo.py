@@ -51,6 +51,9 @@ class DPOConfig:
     data: list[str] = arg(["runs/rank/rankings.jsonl"],
                           "Ranking files (every strict pair is used) or preference files / dataset dirs / hub ids.")
     eval_data: str | None = arg(None, "Held-out rankings or pairs for eval metrics; none to skip.")
+    skip_bad_rows: bool = arg(False, "Skip rows that fail validation (logged: how many, and why) instead of stopping.")
+    max_bad_share: float = arg(0.05, "With skip_bad_rows: stop anyway when more than this share of a source's rows "
+                                     "is bad (a wrong file, not a few broken rows).")
     out: str = arg("runs/dpo", "Run directory; the policy is saved to OUT/model.")
     # beta = 0.1: the DPO paper's setting for its dialogue and summarisation runs (§6), TRL's default.
     beta: float = arg(0.1, "β: how far the policy may move from the reference (larger: closer). τ for IPO.")
@@ -152,9 +155,10 @@ def tokenize_pairs(tokenizer, pairs: Sequence[PreferencePair], max_length: int,
     return examples, TokenizeStats(len(examples), skipped, prompt_cut, answer_cut)
 
 
-def load_pairs(sources: Sequence[str]) -> list[PreferencePair]:
+def load_pairs(sources: Sequence[str], skip_bad: bool = False, max_bad_share: float = 0.05) -> list[PreferencePair]:
     """Preference pairs from every source; a ranking gives all its strictly ordered pairs."""
-    return [p for src in sources for p in load_records(src, "preference")]
+    return [p for src in sources
+            for p in load_records(src, "preference", skip_bad=skip_bad, max_bad_share=max_bad_share)]
 
 
 def collate_pairs(examples: Sequence[PairExample], pad_id: int,
@@ -299,7 +303,8 @@ def run(cfg: DPOConfig, should_stop=None) -> Path:
     tokenizer = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
     pad_id = tokenizer.pad_token_id
 
-    train, stats = tokenize_pairs(tokenizer, load_pairs(cfg.data), cfg.max_length, cfg.max_prompt_length)
+    pairs = load_pairs(cfg.data, cfg.skip_bad_rows, cfg.max_bad_share)
+    train, stats = tokenize_pairs(tokenizer, pairs, cfg.max_length, cfg.max_prompt_length)
     if not train:
         raise ValueError(f"no usable preference pair in {cfg.data} ({stats.skipped} skipped: prompt fills max_length)")
     evals: list[PairExample] = []

@@ -66,6 +66,9 @@ class RewardConfig:
     model: str = arg("runs/sft/model", "Causal LM (gets a new scalar head) or an existing sequence-classification RM.")
     data: list[str] = arg(["runs/rank/rankings.jsonl"], "Ranking / preference-pair sources (files, dataset dirs, hub ids).")
     eval_data: str | None = arg(None, "Held-out rankings; none: hold out eval_fraction of the prompts.")
+    skip_bad_rows: bool = arg(False, "Skip rows that fail validation (logged: how many, and why) instead of stopping.")
+    max_bad_share: float = arg(0.05, "With skip_bad_rows: stop anyway when more than this share of a source's rows "
+                                     "is bad (a wrong file, not a few broken rows).")
     eval_fraction: float = arg(0.1, "Share of prompts held out when eval_data is none (split by prompt text, "
                                     "so every ranking of a prompt lands on the same side).")
     demonstrations: str | None = arg(None, "Demonstrations that define reward 0 (the reward bias, e.g. the SFT "
@@ -328,8 +331,8 @@ def _bias_sequences(cfg: RewardConfig, tokenizer, train: list[Ranking], max_leng
     return [encode(tokenizer, p, a, max_length) for p, a in pairs], source
 
 
-def _load_rankings(sources: Sequence[str]) -> list[Ranking]:
-    return [r for src in sources for r in load_records(src, "ranking")]
+def _load_rankings(sources: Sequence[str], skip_bad: bool = False, max_bad_share: float = 0.05) -> list[Ranking]:
+    return [r for src in sources for r in load_records(src, "ranking", skip_bad=skip_bad, max_bad_share=max_bad_share)]
 
 
 def run(cfg: RewardConfig, should_stop=None) -> Path:
@@ -349,7 +352,7 @@ def run(cfg: RewardConfig, should_stop=None) -> Path:
     model = apply_adapter(model, adapter, task="SEQ_CLS")
 
     max_length = _max_length(cfg.max_length, model.config)
-    rankings = _load_rankings(cfg.data)
+    rankings = _load_rankings(cfg.data, cfg.skip_bad_rows, cfg.max_bad_share)
     if cfg.eval_data:
         train, heldout = rankings, _load_rankings([cfg.eval_data])
     else:

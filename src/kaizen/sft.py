@@ -37,6 +37,9 @@ class SFTConfig:
     model: str = arg("runs/pretrain/model", "Causal LM to fine-tune: a local directory or a hub id.")
     data: list[str] = arg([], "Demonstration files / dataset dirs / hub ids; required.")
     eval_data: str | None = arg(None, "Held-out demonstrations for eval loss; none to skip.")
+    skip_bad_rows: bool = arg(False, "Skip rows that fail validation (logged: how many, and why) instead of stopping.")
+    max_bad_share: float = arg(0.05, "With skip_bad_rows: stop anyway when more than this share of a source's rows "
+                                     "is bad (a wrong file, not a few broken rows).")
     out: str = arg("runs/sft", "Run directory; the model is saved to OUT/model.")
     max_length: int = arg(512, "Longest tokenized conversation; longer ones are truncated (and counted).")
     batch_size: int = arg(16, "Conversations per micro-batch.")
@@ -92,7 +95,8 @@ def run(cfg: SFTConfig, should_stop=None) -> Path:
         model.gradient_checkpointing_enable()
     model = apply_adapter(model, adapter, task="CAUSAL_LM")
 
-    demos = [d for src in cfg.data for d in load_records(src, "demonstration")]
+    demos = [d for src in cfg.data for d in load_records(src, "demonstration", skip_bad=cfg.skip_bad_rows,
+                                                          max_bad_share=cfg.max_bad_share)]
     train, truncated = tokenize_demonstrations(tokenizer, demos, cfg.max_length, cfg.train_on_prompt)
     if not train:
         raise ValueError(f"no demonstration with an assistant turn in {cfg.data}")

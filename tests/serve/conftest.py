@@ -180,3 +180,80 @@ def server(model_dir, tmp_path_factory):
                  "--rate_limit_per_minute", "0")
     yield srv
     srv.stop()
+
+
+def _postgres_bin() -> Path | None:
+    """The directory of Debian's (or any) initdb / pg_ctl, or None."""
+    import shutil
+
+    if shutil.which("initdb") and shutil.which("pg_ctl"):
+        return Path(shutil.which("initdb")).resolve().parent
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster (initdb + pg_ctl in a temp dir) on a free port; yields its base URL.
+
+    As root it runs as the ``postgres`` user (the server refuses root). Skipped, saying why, without
+    the binaries (``apt-get install postgresql``; ``make test`` does it as root) or psycopg.
+    """
+    import shutil
+
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL tests skipped: no initdb/pg_ctl (install Debian's `postgresql`; `make test` does as root)")
+    pytest.importorskip("psycopg", reason="PostgreSQL tests skipped: psycopg missing (pip install 'kaizen-rlhf[postgres]')")
+    import tempfile
+
+    # Not under pytest's tmp dir: that one is private to root, and the server runs as 'postgres'.
+    root = Path(tempfile.mkdtemp(prefix="kaizen-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("PostgreSQL tests skipped: running as root and there is no 'postgres' user to run the server")
+        runuser = shutil.which("runuser") or shutil.which("su")
+        if runuser is None:
+            pytest.skip("PostgreSQL tests skipped: running as root without runuser/su to drop to 'postgres'")
+        for path in (root, sock):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        run_as = [runuser, "-u", "postgres", "--"] if runuser.endswith("runuser") else None
+        if run_as is None:
+            pytest.skip("PostgreSQL tests skipped: need runuser (util-linux) to drop root")
+    port = free_port()
+    log = root / "postgres.log"
+
+    def pg(*args: str) -> None:
+        done = subprocess.run([*run_as, *args], capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(args[:1])} failed: {done.stderr.strip() or done.stdout.strip()}")
+
+    pg(str(bin_dir / "initdb"), "-D", str(data), "-U", "kaizen", "--auth=trust", "-E", "UTF8", "--no-sync")
+    pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "start", "-o",
+       f"-p {port} -k {sock} -c listen_addresses='' -c fsync=off -c max_connections=200")
+    try:
+        yield f"postgresql+psycopg://kaizen@/%s?host={sock}&port={port}"
+    finally:
+        pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request):
+    """A fresh database on the session's PostgreSQL server, as a SQLAlchemy URL."""
+    import re
+
+    import psycopg
+
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:40] + f"_{os.getpid()}_{time.monotonic_ns() % 10**6}"
+    admin = postgres_server.replace("postgresql+psycopg", "postgresql") % "postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return postgres_server % name

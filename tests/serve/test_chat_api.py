@@ -125,9 +125,11 @@ def test_login_cookie_and_tokens(app_client, add_user):
     del app_client.headers["Authorization"]  # from here on the cookie alone authenticates
     assert app_client.get("/api/me").json()["user"]["name"] == "carol"
     assert app_client.get("/api/labeling/guidelines").status_code == 200
+    assert app_client.post("/api/me/keys", json={"name": "csrf"}).status_code == 403  # a cookie change needs its Origin
+    app_client.headers["Origin"] = "http://testserver"  # what a browser sends from the server's own pages
     key = app_client.post("/api/me/keys", json={"name": "script"}).json()["api_key"]
     assert app_client.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
-    assert app_client.post("/api/logout").json() == {"ok": True}
+    assert app_client.post("/api/logout").json()["ok"] is True
     app_client.cookies.clear()
     assert app_client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 

@@ -1,4 +1,5 @@
-"""Nothing acknowledged is lost: SIGKILL the server while clients submit, restart, find every write."""
+"""Nothing acknowledged is lost: SIGKILL the server while clients submit, restart, find every write
+(on SQLite and on a real PostgreSQL server)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from kaizen.serve.db import Database, Rating
 
 
-def test_sigkill_loses_no_acknowledged_rating(start_server, tmp_path):
-    db_url = f"sqlite:///{tmp_path / 'serve.db'}"
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_sigkill_loses_no_acknowledged_rating(start_server, tmp_path, backend, request):
+    db_url = f"sqlite:///{tmp_path / 'serve.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     srv = start_server(db_url, tmp_path / "server.log", "--rate_limit_per_minute", "0")
     headers = srv.headers
     try:

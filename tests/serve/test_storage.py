@@ -25,6 +25,19 @@ def test_migrations_create_exactly_the_models(tmp_path):
     db.close()
 
 
+def test_migrations_on_postgresql(postgres_url):
+    db = Database(postgres_url)
+    db.migrate()
+    db.migrate()
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
+    ensure_admin(db, "admin", key="kz-fixed")
+    with db.session() as s:
+        assert s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key("kz-fixed"))) is not None
+    db.close()
+
+
 def test_first_start_creates_one_admin(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'a.db'}")
     db.migrate()

@@ -45,8 +45,8 @@ from typing import Any, Literal, overload
 
 from kaizen.data.errors import DataError, DataIssue
 from kaizen.data.parse import (
-    FORMAT_KEYS, FORMATS, KINDS, KNOWN_KEYS, _format, _Bad, detect_format, natural_kind, row_to_demonstration,
-    row_to_pairs, row_to_prompt, row_to_ranking, row_to_text,
+    FORMAT_KEYS, FORMATS, KINDS, KNOWN_KEYS, _format, _Bad, _transcript, detect_format, natural_kind,
+    row_to_demonstration, row_to_pairs, row_to_prompt, row_to_ranking, row_to_text,
 )
 from kaizen.data.records import (
     Conversation, Demonstration, Message, PreferencePair, Ranking, conversation_to_dicts, ranking_from_pair,
@@ -137,7 +137,8 @@ def _scan(source: str | Path, kind: str | None, split: str = "train", limit: int
                 report.extra_key_rows.update(extra)
                 for k in extra:
                     report.extra_key_first.setdefault(k, (line, fmt))
-                report.guessed_prompts += fmt == "preference_implicit" and isinstance(row.get("chosen"), str)
+                report.guessed_prompts += (fmt == "preference_implicit" and isinstance(row.get("chosen"), str)
+                                           and _transcript(row["chosen"]) is None)
             except _Bad:
                 pass  # the parser below reports it with file and line
             row_kind = kind or natural_kind(row)
@@ -173,33 +174,57 @@ def _log_warnings(warnings: list[DataIssue]) -> None:
 
 
 @overload
-def load_records(source: str | Path, kind: Literal["text"], *, split: str = ..., limit: int | None = ...) -> list[str]: ...
+def load_records(source: str | Path, kind: Literal["text"], *, split: str = ...,
+                 limit: int | None = ..., skip_bad: bool = ..., max_bad_share: float = ...) -> list[str]: ...
 @overload
 def load_records(source: str | Path, kind: Literal["demonstration"], *, split: str = ...,
-                 limit: int | None = ...) -> list[Demonstration]: ...
+                 limit: int | None = ..., skip_bad: bool = ..., max_bad_share: float = ...) -> list[Demonstration]: ...
 @overload
 def load_records(source: str | Path, kind: Literal["prompt"], *, split: str = ...,
-                 limit: int | None = ...) -> list[Conversation]: ...
+                 limit: int | None = ..., skip_bad: bool = ..., max_bad_share: float = ...) -> list[Conversation]: ...
 @overload
 def load_records(source: str | Path, kind: Literal["preference"], *, split: str = ...,
-                 limit: int | None = ...) -> list[PreferencePair]: ...
+                 limit: int | None = ..., skip_bad: bool = ..., max_bad_share: float = ...) -> list[PreferencePair]: ...
 @overload
 def load_records(source: str | Path, kind: Literal["ranking"], *, split: str = ...,
-                 limit: int | None = ...) -> list[Ranking]: ...
+                 limit: int | None = ..., skip_bad: bool = ..., max_bad_share: float = ...) -> list[Ranking]: ...
 
 
-def load_records(source: str | Path, kind: Kind, *, split: str = "train", limit: int | None = None) -> list[Any]:
+def load_records(source: str | Path, kind: Kind, *, split: str = "train", limit: int | None = None,
+                 skip_bad: bool = False, max_bad_share: float = 0.05) -> list[Any]:
     """Every row of ``source`` as ``kind`` records; ``DataError`` listing all bad rows if any.
 
     ``source``: a ``.jsonl`` / ``.json`` / ``.parquet`` / ``.csv`` file, a ``save_to_disk``
     directory (``split`` picks from a DatasetDict), or a hub id (``load_dataset(source, split)``).
     ``limit`` reads only the first rows. A ranking read as ``preference`` yields several records.
+    ``skip_bad`` (a stage's ``--skip_bad_rows``) drops bad rows and logs how many and why, unless
+    more than ``max_bad_share`` of the rows are bad: then it fails, as a wrong file usually is.
     """
     items, report = _scan(source, kind, split, limit)
     if report.issues:
-        raise DataError(report.issues)
+        whole = any(i.line is None for i in report.issues)  # the source itself: missing, unreadable, no split
+        if not skip_bad or whole:
+            raise DataError(report.issues)
+        if report.bad > max_bad_share * report.rows:
+            raise DataError([DataIssue(report.source, None, None, f"{report.bad} of {report.rows} rows are bad "
+                                       f"({report.bad / report.rows:.1%}), more than max_bad_share "
+                                       f"{max_bad_share:.1%} allows; the first ones follow"), *report.issues])
+        log.warning("%s", skip_report(report))
     _log_warnings(report.warnings)
     return [r for _, r in items]
+
+
+def skip_report(report: ValidationReport, shown: int = 5) -> str:
+    """``skipped 3 of 120 rows of f.jsonl: 2 x 'chosen: ...' (first at line 7), ...``: the reasons, most common first."""
+    reasons: Counter[str] = Counter()
+    first: dict[str, int | None] = {}
+    for issue in report.issues:
+        why = f"{issue.field}: {issue.message}" if issue.field else issue.message
+        reasons[why] += 1
+        first.setdefault(why, issue.line)
+    listed = "; ".join(f"{n} x '{why}' (first at line {first[why]})" for why, n in reasons.most_common(shown))
+    more = f"; and {len(reasons) - shown} other reasons" if len(reasons) > shown else ""
+    return f"skipped {report.bad} of {report.rows} rows of {report.source} (skip_bad_rows): {listed}{more}"
 
 
 def validate_file(path: str | Path, kind: str | None = None, *, split: str = "train") -> ValidationReport:

@@ -11,7 +11,9 @@ Formats (TRL's dataset formats, plus Alpaca, ShareGPT and Kaizen's K-way ranking
     prompt_completion    {"prompt": str|[msgs], "completion": str|[msgs]}
     prompt_only          {"prompt": str|[msgs]}
     preference           {"prompt", "chosen", "rejected"}   (answers: str or [one assistant msg])
-    preference_implicit  {"chosen", "rejected"}             (the prompt is their shared start)
+    preference_implicit  {"chosen", "rejected"}             (the prompt is their shared start; Anthropic
+                                                             HH-RLHF's "\n\nHuman: ...\n\nAssistant: ..."
+                                                             transcripts are read as conversations)
     alpaca               {"instruction", "input", "output"} (prompt = instruction + "\\n\\n" + input)
     sharegpt             {"conversations": [{"from": system|human|gpt, "value"}...]}
     ranking              Ranking.to_dict(): {"prompt", "answers", "ranks", "labeler", ...}
@@ -29,6 +31,7 @@ demonstration with an assistant turn.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -190,6 +193,8 @@ def _check_end(conv: Conversation, field: str, want: str, what: str, role_key: s
 
 def _prompt(value: Any, field: str = "prompt") -> Conversation:
     """A prompt: plain text (one user turn) or a conversation ending with a user turn."""
+    if isinstance(value, str) and (turns := _transcript(value)) is not None:
+        value = turns  # an HH-RLHF transcript ending "\n\nAssistant:": the conversation so far
     if isinstance(value, str):
         return [Message("user", _text(value, field))]
     if not isinstance(value, list):
@@ -246,6 +251,26 @@ def _conversation(row: dict[str, Any], fmt: str) -> Conversation:
     return [Message("user", user), Message("assistant", _text(_get(row, "output"), "output"))]
 
 
+_HH_TURN = re.compile(r"\n\n(Human|Assistant):[ \t]?")
+
+
+def _transcript(text: str) -> list[dict[str, str]] | None:
+    """Anthropic HH-RLHF's ``"\n\nHuman: hi\n\nAssistant: hello"`` as messages; None if ``text`` is not one.
+
+    The format of https://huggingface.co/datasets/Anthropic/hh-rlhf (Bai et al. 2022); a trailing
+    empty "Assistant:" (a prompt awaiting its answer) is dropped. Turn order is checked by the caller.
+    """
+    body = text.lstrip(" \t\r\n")
+    if not body.startswith("Human:") or "\n\nAssistant:" not in body:
+        return None
+    parts = _HH_TURN.split("\n\n" + body)
+    turns = [{"role": "user" if who == "Human" else "assistant", "content": said.strip()}
+             for who, said in zip(parts[1::2], parts[2::2])]
+    if turns and turns[-1]["role"] == "assistant" and not turns[-1]["content"]:
+        turns.pop()
+    return turns
+
+
 def _shared_prompt(chosen: str, rejected: str) -> tuple[str, str, str]:
     """Split plain-text implicit preferences at their shared start, as TRL's ``extract_prompt``.
 
@@ -269,6 +294,9 @@ def _pair(row: dict[str, Any], fmt: str, warn: Warn) -> PreferencePair:
         chosen, rejected = _answer(_get(row, "chosen"), "chosen"), _answer(_get(row, "rejected"), "rejected")
     else:
         c, r = _get(row, "chosen"), _get(row, "rejected")
+        if isinstance(c, str) and isinstance(r, str) and (tc := _transcript(c)) is not None \
+                and (tr := _transcript(r)) is not None:
+            c, r = tc, tr  # a transcript is a conversation: its turns, not a text split at the shared start
         if isinstance(c, str) and isinstance(r, str):
             text, chosen, rejected = _shared_prompt(c, r)
             prompt = [Message("user", text)]

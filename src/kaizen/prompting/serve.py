@@ -76,14 +76,14 @@ class EngineSampler:
 
     def complete(self, conversations: Sequence[Sequence[dict]], *, n: int = 1, temperature: float = 0.0,
                  max_tokens: int = 128) -> list[list[Completion]]:
-        from kaizen.serve.engine import SamplingParams
+        from kaizen.serve.engine import SEED_MAX, SamplingParams
         from kaizen.serve.runtime import chat_prompt, collect
 
         jobs = []
         for conv in conversations:
             ids = chat_prompt(self.state, as_conversation(conv))
             for j in range(n):
-                seed = None if self.seed is None else self.seed + 1000 * self.calls + j
+                seed = None if self.seed is None else (self.seed + 1000 * self.calls + j) % (SEED_MAX + 1)
                 params = SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed, logprobs=0)
                 jobs.append(asyncio.run_coroutine_threadsafe(collect(self.state, ids, params), self.loop))
         self.calls += 1

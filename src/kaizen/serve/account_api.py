@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from kaizen import __version__
-from kaizen.serve.auth import (COOKIE, SESSION_DAYS, Principal, authenticate, hash_key, hash_password, new_key,
-                               require, verify_password)
+from kaizen.serve.auth import (COOKIE, SESSION_DAYS, Principal, authenticate, check_origin, hash_key, hash_password,
+                               new_key, require, revoke_credentials, verify_password)
 from kaizen.serve.db import ApiKey, User
+from kaizen.serve.edge import RowId
 from kaizen.serve.errors import APIError, not_found
 from kaizen.serve.runtime import state_of
 from kaizen.serve.store import key_dict, user_dict
@@ -28,8 +29,8 @@ LINK_MINUTES = 30  # long enough to open the link after the model has loaded, sh
 
 class Login(BaseModel):
     model_config = STRICT
-    username: str
-    password: str
+    username: str = Field(max_length=64)  # user names are 1..64 characters (auth.create_user)
+    password: str = Field(max_length=1024)
 
 
 class LinkLogin(BaseModel):
@@ -39,8 +40,8 @@ class LinkLogin(BaseModel):
 
 class PasswordChange(BaseModel):
     model_config = STRICT
-    old_password: str
-    new_password: str = Field(min_length=8)
+    old_password: str = Field(max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
 
 
 class KeyRequest(BaseModel):
@@ -63,10 +64,22 @@ def info(request: Request):
 @router.post("/login")
 def login(body: Login, request: Request, response: Response):
     state = state_of(request)
+    if request.headers.get("origin"):  # login CSRF: another site's page must not sign the browser in
+        check_origin(request)
+    client = request.client.host if request.client else "?"
+    guard = state.login_guard
+    if guard is not None and (wait := guard.wait(body.username, client)) > 0:
+        raise APIError(429, f"Too many failed logins: try again in {wait:.0f}s.", code="too_many_login_attempts",
+                       type="rate_limit_error", headers={"Retry-After": str(max(1, round(wait)))})
     with state.db.session() as s:
         user = s.scalar(select(User).where(User.name == body.username))
-        if user is None or user.disabled or not verify_password(body.password, user.password_hash):
+        ok = verify_password(body.password, user.password_hash if user is not None else None)  # dummy hash if unknown
+        if user is None or user.disabled or not ok:
+            if guard is not None:
+                guard.failed(body.username, client)
             raise APIError(401, "Wrong username or password.", code="invalid_credentials")
+        if guard is not None:
+            guard.succeeded(body.username)
         token, _ = new_key(s, user.id, name="login", kind="session")
         out = {"token": token, "user": user_dict(user)}
     response.set_cookie(COOKIE, token, max_age=SESSION_DAYS * 86400, httponly=True, samesite="lax",
@@ -94,6 +107,8 @@ def issue_login_link(app, db, name: str, minutes: float = LINK_MINUTES) -> str |
 
 @router.post("/login/link")
 def login_with_link(body: LinkLogin, request: Request, response: Response):
+    if request.headers.get("origin"):
+        check_origin(request)
     entry = getattr(request.app.state, "login_links", {}).pop(hash_key(body.token), None)  # pop: single use
     if entry is None or entry[1] < time.monotonic():
         raise APIError(401, "This sign-in link was already used or has expired. Restart `kaizen serve` for a new "
@@ -110,13 +125,15 @@ def login_with_link(body: LinkLogin, request: Request, response: Response):
 
 
 @router.post("/logout")
-def logout(request: Request, response: Response, who: Principal = Depends(authenticate)):
+def logout(request: Request, response: Response, everywhere: bool = False, who: Principal = Depends(authenticate)):
+    """End this browser session; ``?everywhere=true`` ends every session of the user (API keys stay)."""
     with state_of(request).db.session() as s:
         key = s.get(ApiKey, who.key_id)
         if key is not None and key.kind == "session":
             key.revoked = True
+        ended = revoke_credentials(s, who.user_id, sessions_only=True) if everywhere else 0
     response.delete_cookie(COOKIE)
-    return {"ok": True}
+    return {"ok": True, "other_sessions_ended": ended}
 
 
 @router.get("/me")
@@ -132,8 +149,12 @@ def change_password(body: PasswordChange, request: Request, who: Principal = Dep
         user = s.get(User, who.user_id)
         if user.password_hash and not verify_password(body.old_password, user.password_hash):
             raise APIError(400, "old_password is wrong", param="old_password")
+        had_password = bool(user.password_hash)
         user.password_hash = hash_password(body.new_password)
-    return {"ok": True}
+        # Whoever held the old password may have opened sessions or minted keys: only this credential stays.
+        # A first password (the first-start sign-in link) replaces none, so the configured keys stay.
+        revoked = revoke_credentials(s, user.id, keep_key_id=who.key_id) if had_password else 0
+    return {"ok": True, "revoked_credentials": revoked}
 
 
 @router.get("/me/keys")
@@ -151,7 +172,7 @@ def make_key(request: Request, body: KeyRequest | None = None, who: Principal = 
 
 
 @router.delete("/me/keys/{key_id}")
-def revoke_my_key(key_id: int, request: Request, who: Principal = Depends(require("user"))):
+def revoke_my_key(key_id: RowId, request: Request, who: Principal = Depends(require("user"))):
     with state_of(request).db.session() as s:
         key = s.get(ApiKey, key_id)
         if key is None or key.user_id != who.user_id:

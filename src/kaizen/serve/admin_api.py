@@ -12,15 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from kaizen.serve import store, tasks
-from kaizen.serve.auth import Principal, create_user, hash_password, new_key, require
+from kaizen.serve.auth import Principal, create_user, hash_password, new_key, require, revoke_credentials
 from kaizen.serve.db import ApiKey, Assignment, Conversation, Message, Rating, Task, User, iso
+from kaizen.serve.edge import MAX_TOKENS_MAX, Limit, Offset, RowId
 from kaizen.serve.errors import APIError, not_found
 from kaizen.serve.export import collect
 from kaizen.serve.labeling_api import GUIDELINES, guidelines
 from kaizen.serve.runtime import state_of
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
-STRICT = ConfigDict(strict=True, extra="forbid")
+STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 admin = require("admin")
 Role = Literal["user", "labeler", "admin"]
 
@@ -52,7 +53,7 @@ class NewTasks(BaseModel):
     generate: bool = True
     temperature: float = Field(1.0, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_MAX)
     jsonl: str | None = None
     rows: list[dict] | None = None
 
@@ -92,7 +93,7 @@ def add_user(body: NewUser, request: Request, who: Principal = Depends(admin)):
 
 
 @router.patch("/users/{user_id}")
-def patch_user(user_id: int, body: UserPatch, request: Request, who: Principal = Depends(admin)):
+def patch_user(user_id: RowId, body: UserPatch, request: Request, who: Principal = Depends(admin)):
     with state_of(request).db.session() as s:
         user = s.get(User, user_id)
         if user is None:
@@ -101,15 +102,18 @@ def patch_user(user_id: int, body: UserPatch, request: Request, who: Principal =
             raise APIError(400, "you cannot disable or demote yourself; another admin can")
         if body.role is not None:
             user.role = body.role
-        if body.password is not None:
+        if body.password is not None:  # a reset: the old password's sessions and keys go with it
             user.password_hash = hash_password(body.password)
+            revoke_credentials(s, user.id, keep_key_id=who.key_id)
+        if body.disabled:
+            revoke_credentials(s, user.id, sessions_only=True)
         if body.disabled is not None:
             user.disabled = body.disabled
         return {"user": store.user_dict(user)}
 
 
 @router.post("/users/{user_id}/keys")
-def add_key(user_id: int, request: Request, body: KeyRequest | None = None, who: Principal = Depends(admin)):
+def add_key(user_id: RowId, request: Request, body: KeyRequest | None = None, who: Principal = Depends(admin)):
     with state_of(request).db.session() as s:
         if s.get(User, user_id) is None:
             raise not_found(f"user {user_id}")
@@ -118,7 +122,7 @@ def add_key(user_id: int, request: Request, body: KeyRequest | None = None, who:
 
 
 @router.delete("/keys/{key_id}")
-def revoke_key(key_id: int, request: Request, who: Principal = Depends(admin)):
+def revoke_key(key_id: RowId, request: Request, who: Principal = Depends(admin)):
     with state_of(request).db.session() as s:
         key = s.get(ApiKey, key_id)
         if key is None:
@@ -130,7 +134,7 @@ def revoke_key(key_id: int, request: Request, who: Principal = Depends(admin)):
 @router.post("/tasks")
 async def add_tasks(body: NewTasks, request: Request, who: Principal = Depends(admin)):
     state = state_of(request)
-    prompts = tasks.parse_prompts(body.jsonl, body.rows)
+    prompts = await run_in_threadpool(tasks.parse_prompts, body.jsonl, body.rows)
     generation = {"temperature": body.temperature, "top_p": body.top_p,
                   "max_tokens": body.max_tokens or state.cfg.max_new_tokens}
 
@@ -146,8 +150,8 @@ async def add_tasks(body: NewTasks, request: Request, who: Principal = Depends(a
 
 
 @router.get("/tasks")
-def list_tasks(request: Request, status: str | None = None, kind: str | None = None, limit: int = 100,
-               offset: int = 0, who: Principal = Depends(admin)):
+def list_tasks(request: Request, status: str | None = None, kind: str | None = None, limit: Limit = 100,
+               offset: Offset = 0, who: Principal = Depends(admin)):
     with state_of(request).db.reader() as s:
         q = select(Task).order_by(Task.id.desc()).limit(min(max(limit, 1), 1000)).offset(max(offset, 0))
         if status:
@@ -158,7 +162,7 @@ def list_tasks(request: Request, status: str | None = None, kind: str | None = N
 
 
 @router.get("/tasks/{task_id}")
-def get_task(task_id: int, request: Request, who: Principal = Depends(admin)):
+def get_task(task_id: RowId, request: Request, who: Principal = Depends(admin)):
     with state_of(request).db.reader() as s:
         t = s.get(Task, task_id)
         if t is None:
@@ -169,7 +173,7 @@ def get_task(task_id: int, request: Request, who: Principal = Depends(admin)):
 
 
 @router.delete("/tasks/{task_id}")
-def close_task(task_id: int, request: Request, who: Principal = Depends(admin)):
+def close_task(task_id: RowId, request: Request, who: Principal = Depends(admin)):
     with state_of(request).db.session() as s:
         t = s.get(Task, task_id)
         if t is None:

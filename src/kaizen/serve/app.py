@@ -19,9 +19,10 @@ from sqlalchemy import select
 
 from kaizen import __version__
 from kaizen.serve import account_api, admin_api, chat_api, errors, filters, labeling_api, openai_api, safety, tasks
-from kaizen.serve.auth import RateLimiter
+from kaizen.serve.auth import LoginGuard, RateLimiter
 from kaizen.serve.config import ServeConfig
 from kaizen.serve.db import Database, Task
+from kaizen.serve.edge import Edge
 from kaizen.serve.runtime import ServerState
 
 STATIC = Path(__file__).parent / "static"
@@ -37,6 +38,7 @@ def create_app(cfg: ServeConfig, engine, db: Database | None = None,
         request=guarded.request_filters + tuple(request_filters if request_filters is not None else filters.load(cfg.request_filters)),
         response=tuple(response_filters if response_filters is not None else filters.load(cfg.response_filters)) + guarded.response_filters)
     state = ServerState(cfg, db, engine, chain, RateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst),
+                        LoginGuard(cfg.login_failures_per_user, cfg.login_failures_per_client, cfg.login_window_s),
                         others={e.model_name: e for e in more_engines})
 
     @contextlib.asynccontextmanager
@@ -54,9 +56,11 @@ def create_app(cfg: ServeConfig, engine, db: Database | None = None,
                               "Guide: docs/serve-api.md.")
     app.state.kaizen = state
     app.state.kaizen_safety = guarded
+    app.add_middleware(Edge, max_body_bytes=cfg.max_body_bytes)
     errors.install(app)
     for module in (openai_api, account_api, chat_api, labeling_api, admin_api, safety):
         app.include_router(module.router)
+    app.include_router(openai_api.root)
 
     @app.get("/docs", include_in_schema=False)
     def docs():  # Swagger UI from static/vendor, not FastAPI's default CDN, so /docs works offline

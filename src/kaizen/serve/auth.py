@@ -7,6 +7,7 @@ the database gives no working key. Passwords use scrypt (RFC 7914) with a per-us
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import hmac
 import secrets
@@ -14,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from sqlalchemy import select
@@ -33,8 +35,16 @@ def hash_password(password: str) -> str:
     return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${digest.hex()}"
 
 
+_DUMMY_HASH: list[str] = []
+
+
 def verify_password(password: str, stored: str | None) -> bool:
+    """Whether ``password`` matches; with no stored hash a dummy one is checked, so an unknown user
+    (or one without a password) costs the same scrypt time as a known one and names cannot be told apart."""
     if not stored:
+        if not _DUMMY_HASH:
+            _DUMMY_HASH.append(hash_password(secrets.token_hex(16)))
+        verify_password(password, _DUMMY_HASH[0])
         return False
     try:
         _, n, r, p, salt, digest = stored.split("$")
@@ -107,14 +117,15 @@ class Principal:
 
 
 class RateLimiter:
-    """A token bucket per key: ``burst`` requests at once, refilled at ``per_minute``."""
+    """A token bucket per user (all their keys and sessions together, so a new login or key gives no
+    fresh bucket): ``burst`` requests at once, refilled at ``per_minute``."""
 
     def __init__(self, per_minute: float, burst: int):
         self.rate, self.burst = per_minute / 60.0, max(1, burst)
         self._buckets: dict[int, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, key_id: int) -> float:
+    def take(self, key_id: int | str) -> float:
         """0 if allowed, else the seconds until a request would be."""
         if self.rate <= 0:
             return 0.0
@@ -127,6 +138,81 @@ class RateLimiter:
                 return (1 - tokens) / self.rate
             self._buckets[key_id] = (tokens - 1, now)
             return 0.0
+
+
+class LoginGuard:
+    """Failed logins per user name and per client address in a sliding window; past the limit, 429.
+
+    Checked before the password is hashed, so a guessing client costs the server no scrypt work;
+    the name need not exist, so a lockout does not tell which names do.
+    """
+
+    def __init__(self, per_user: int, per_client: int, window_s: float):
+        self.limits = {"user": per_user, "client": per_client}
+        self.window = window_s
+        self._failures: dict[tuple[str, str], collections.deque] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, name: str, client: str) -> float:
+        """0 if a login may be tried now, else the seconds until one may."""
+        now = time.monotonic()
+        with self._lock:
+            waits = [0.0]
+            for kind, who in (("user", name), ("client", client)):
+                times = self._recent((kind, who), now)
+                if self.limits[kind] > 0 and len(times) >= self.limits[kind]:
+                    waits.append(times[len(times) - self.limits[kind]] + self.window - now)
+            return max(waits)
+
+    def failed(self, name: str, client: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in (("user", name), ("client", client)):
+                self._failures.setdefault(key, collections.deque()).append(now)
+            if len(self._failures) > 10_000:  # many names tried once each: forget what left the window
+                for key in list(self._failures):
+                    self._recent(key, now)
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(("user", name), None)
+
+    def _recent(self, key, now: float) -> collections.deque:
+        times = self._failures.get(key, collections.deque())
+        while times and times[0] < now - self.window:
+            times.popleft()
+        if not times:
+            self._failures.pop(key, None)
+        return times
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def check_origin(request: Request) -> None:
+    """A state-changing request authenticated by the cookie must come from this server's own pages.
+
+    SameSite=Lax still sends the cookie from another port or subdomain of the same site, so the
+    browser's Origin (or, lacking it, Referer) must name this host; OWASP's CSRF cheat sheet,
+    "Verifying Origin With Standard Headers". API clients use the Authorization header instead.
+    """
+    source = urlsplit(request.headers.get("origin") or request.headers.get("referer") or "")
+    same_host = bool(source.netloc) and source.netloc == request.headers.get("host")
+    if not same_host and f"{source.scheme}://{source.netloc}" not in request.app.state.kaizen.cfg.allowed_origins:
+        raise APIError(403, "Cross-site request refused: a browser request that changes something must come from "
+                            "this server's own pages (Origin header); scripts should send an API key instead.",
+                       code="csrf_origin_mismatch")
+
+
+def revoke_credentials(s, user_id: int, keep_key_id: int | None = None, sessions_only: bool = False) -> int:
+    """Revoke the user's sessions (and API keys unless ``sessions_only``), all but ``keep_key_id``; the count."""
+    q = select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked.is_(False))
+    if sessions_only:
+        q = q.where(ApiKey.kind == "session")
+    keys = [k for k in s.scalars(q) if k.id != keep_key_id]
+    for k in keys:
+        k.revoked = True
+    return len(keys)
 
 
 def _credential(request: Request) -> str | None:
@@ -151,7 +237,9 @@ def authenticate(request: Request) -> Principal:
         raise APIError(401, f"Incorrect API key provided: {secret[:6]}****. Log in again or ask an admin for a key.",
                        code="invalid_api_key")
     key, user = row
-    wait = state.limiter.take(key.id)
+    if request.method not in SAFE_METHODS and not request.headers.get("authorization"):  # the cookie: CSRF-able
+        check_origin(request)
+    wait = state.limiter.take(user.id)
     if wait > 0:
         raise APIError(429, f"Rate limit reached for {user.name}: please try again in {wait:.1f}s.",
                        code="rate_limit_exceeded", type="requests", headers={"Retry-After": str(max(1, round(wait)))})

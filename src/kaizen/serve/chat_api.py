@@ -24,14 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from kaizen.prompting import serve as prompting
 from kaizen.serve import store
 from kaizen.serve.auth import Principal, require
-from kaizen.serve.db import Conversation, new_id
-from kaizen.serve.engine import SamplingParams
+from kaizen.serve.db import Conversation, Message, new_id
+from kaizen.serve.edge import MAX_TOKENS_MAX, Limit, Offset
+from kaizen.serve.engine import SEED_MAX, SamplingParams
 from kaizen.serve.errors import APIError
 from kaizen.serve.filters import FilterContext, Refusal
 from kaizen.serve.runtime import ServerState, apply_request_filters, chat_prompt, collect, state_of, unless_disconnected
 
 router = APIRouter(prefix="/api", tags=["chat"])
-STRICT = ConfigDict(strict=True, extra="ignore")
+STRICT = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
 user_required = require("user")
 
 
@@ -56,9 +57,9 @@ class GenerationOptions(BaseModel):
     stream: bool = True
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    seed: int | None = None
-    model: str | None = None  # a served model's name (GET /v1/models); default: the server's first model
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_MAX)
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
+    model: str | None = Field(None, max_length=200)  # a served model's name (GET /v1/models); default: the first
 
 
 class SendMessage(GenerationOptions):
@@ -79,7 +80,7 @@ class RatingBody(BaseModel):
 
 
 @router.get("/conversations")
-def list_conversations(request: Request, limit: int = 50, offset: int = 0, who: Principal = Depends(user_required)):
+def list_conversations(request: Request, limit: Limit = 50, offset: Offset = 0, who: Principal = Depends(user_required)):
     with state_of(request).db.reader() as s:
         rows = store.list_conversations(s, who.user_id, min(max(limit, 1), 500), max(offset, 0))
         return {"conversations": [store.conversation_dict(c) for c in rows]}
@@ -137,26 +138,37 @@ def export_mine(request: Request, who: Principal = Depends(user_required)):
 
 @router.post("/conversations/{conversation_id}/messages")
 async def send_message(conversation_id: str, body: SendMessage, request: Request, who: Principal = Depends(user_required)):
-    state = state_of(request)
+    state = state_of(request).for_model(body.model)  # tokenized with the model that will answer
+    ctx = FilterContext(who.name, "chat", state.engine.model_name)
+
+    def load() -> list[dict]:
+        with state.db.reader() as s:
+            c = store.get_conversation(s, conversation_id, who.user_id)
+            parent = s.get(Message, body.parent_id) if body.parent_id else None
+            path = store.path_to(s, parent) if parent is not None and parent.conversation_id == c.id else []
+            return store.prompt_of(c, path) + [{"role": body.role, "content": body.content}]
 
     def save():
         with state.db.session() as s:
             c = store.get_conversation(s, conversation_id, who.user_id)
             source = "human" if body.role == "assistant" else "user"
-            m = store.add_message(s, c, body.parent_id, body.role, body.content, source)
-            return store.message_dict(m), store.prompt_of(c, store.path_to(s, m))
+            return store.message_dict(store.add_message(s, c, body.parent_id, body.role, body.content, source))
 
-    user_message, prompt = await run_in_threadpool(save)
+    generating = body.role == "user" and body.generate
+    if generating:  # a prompt the model cannot take is refused before its message is stored
+        filtered, ids = await run_in_threadpool(_prepare, state, await run_in_threadpool(load), ctx)
+    user_message = await run_in_threadpool(save)
     if body.role == "assistant":  # an answer the user wrote: stored as is, nothing to generate
         return {"user_message": None, "message": user_message}
-    if not body.generate:
+    if not generating:
         return {"user_message": user_message, "message": None}
-    return await _answer(request, state, who, conversation_id, user_message["id"], prompt, body, user_message)
+    return await _answer(request, state, who, conversation_id, user_message["id"], filtered, ids, body, user_message, ctx)
 
 
 @router.post("/conversations/{conversation_id}/regenerate")
 async def regenerate(conversation_id: str, body: Regenerate, request: Request, who: Principal = Depends(user_required)):
-    state = state_of(request)
+    state = state_of(request).for_model(body.model)  # tokenized with the model that will answer
+    ctx = FilterContext(who.name, "chat", state.engine.model_name)
 
     def load():
         with state.db.reader() as s:
@@ -166,8 +178,14 @@ async def regenerate(conversation_id: str, body: Regenerate, request: Request, w
                 raise APIError(400, "parent_id must be a user message of this conversation", param="parent_id")
             return store.prompt_of(c, store.path_to(s, parent))
 
-    prompt = await run_in_threadpool(load)
-    return await _answer(request, state, who, conversation_id, body.parent_id, prompt, body, None)
+    filtered, ids = await run_in_threadpool(_prepare, state, await run_in_threadpool(load), ctx)
+    return await _answer(request, state, who, conversation_id, body.parent_id, filtered, ids, body, None, ctx)
+
+
+def _prepare(state: ServerState, prompt: list[dict], ctx: FilterContext) -> tuple[list[dict] | Refusal, list[int]]:
+    """The filtered prompt and its token ids (a 400 if too long); blocking, so run in a worker thread."""
+    filtered = apply_request_filters(state, prompt, ctx)
+    return filtered, (chat_prompt(state, filtered, param="content") if not isinstance(filtered, Refusal) else [])
 
 
 @router.get("/strategies")
@@ -183,13 +201,11 @@ def _strategy(state: ServerState, opts: GenerationOptions):
 
 
 async def _answer(request: Request, state: ServerState, who: Principal, conversation_id: str, parent_id: str,
-                  prompt: list[dict], opts: GenerationOptions, user_message: dict | None):
+                  filtered: list[dict] | Refusal, ids: list[int], opts: GenerationOptions, user_message: dict | None,
+                  ctx: FilterContext):
     """Generate the assistant's answer under ``parent_id``, stream it, store it."""
     state = state.for_model(opts.model)  # one engine for the whole answer, even if the registry swaps
     model = state.engine.model_name
-    ctx = FilterContext(who.name, "chat", model)
-    filtered = apply_request_filters(state, prompt, ctx)
-    ids = chat_prompt(state, filtered, param="content") if not isinstance(filtered, Refusal) else []
     params = SamplingParams(max_tokens=min(opts.max_tokens or state.cfg.max_new_tokens, state.engine.max_context),
                             temperature=0.7 if opts.temperature is None else opts.temperature,
                             top_p=1.0 if opts.top_p is None else opts.top_p, seed=opts.seed)

@@ -36,9 +36,17 @@ class ServeConfig:
     max_batch_size: int = arg(16, "Most sequences decoded together in one forward pass.")
     batch_wait_ms: float = arg(5.0, "How long an idle engine waits for more requests to batch with the first one.")
     max_input_tokens: int = arg(0, "Longest accepted prompt in tokens; 0: the model's context length minus one.")
+    max_body_bytes: int = arg(4 * 2**20, "Largest request body accepted, in bytes (413 beyond it); raise it for big "
+                                          "admin task uploads.")
     max_new_tokens: int = arg(256, "Default answer length when a request gives no max_tokens (chat UI, /v1/chat).")
     rate_limit_per_minute: float = arg(600.0, "Requests per minute per key (token bucket refill); 0 disables limiting.")
     rate_limit_burst: int = arg(60, "Token bucket size: requests a key may send at once.")
+    login_failures_per_user: int = arg(5, "Failed logins allowed per user name in --login_window_s before 429 "
+                                          "(0: no limit).")
+    login_failures_per_client: int = arg(20, "Failed logins allowed per client address in --login_window_s (0: no limit).")
+    login_window_s: float = arg(900.0, "Window in which failed logins are counted, in seconds.")
+    allowed_origins: list[str] = arg([], "Extra origins (https://chat.example.org) whose pages may send cookie-"
+                                         "authenticated changes, e.g. behind a proxy that rewrites Host.")
     admin_name: str = arg("admin", "Name of the admin created on first start.")
     admin_key: str | None = arg(None, "API key for that admin (default: a random one, printed once).")
     admin_password: str | None = arg(None, "Password for that admin's browser login (default: none; set one later).")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import secrets
 import threading
 import time
@@ -31,14 +32,36 @@ import torch.nn.functional as F
 from kaizen.data.chat import ensure_chat_template, stop_token_ids
 
 
+SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes 64 bits; non-negative 63 is the range every engine accepts
+GREEDY_BELOW = 1e-5  # a temperature under this is greedy: logits / 1e-300 overflow to NaN (vLLM's _SAMPLING_EPS)
+
+
 @dataclass(frozen=True)
 class SamplingParams:
+    """One request's sampling; out-of-range values raise ValueError here, before they reach a batch."""
+
     max_tokens: int
-    temperature: float = 1.0  # 0: greedy
+    temperature: float = 1.0  # 0 (or under GREEDY_BELOW): greedy
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
     logprobs: int | None = None  # None: no log-probs; 0: the sampled token's; k: also the top k
+    top_k: int = 0  # 0: no top-k cut
+    repetition_penalty: float = 1.0  # CTRL's penalty (Keskar et al. 2019, eq. 2); 1: none
+    constraint: object | None = None  # .allowed(generated ids) -> allowed next ids (structured.JsonConstraint)
+
+    def __post_init__(self):
+        problems = [name for name, ok in (
+            ("max_tokens", self.max_tokens >= 1),
+            ("temperature", math.isfinite(self.temperature) and self.temperature >= 0),
+            ("top_p", math.isfinite(self.top_p) and 0 < self.top_p <= 1),
+            ("seed", self.seed is None or 0 <= self.seed <= SEED_MAX),
+            ("logprobs", self.logprobs is None or 0 <= self.logprobs <= 20),
+            ("top_k", self.top_k >= 0),
+            ("repetition_penalty", math.isfinite(self.repetition_penalty) and self.repetition_penalty > 0),
+        ) if not ok]
+        if problems:
+            raise ValueError(f"sampling parameter out of range: {', '.join(f'{n}={getattr(self, n)!r}' for n in problems)}")
 
 
 @dataclass
@@ -52,6 +75,15 @@ class TokenEvent:
     finish_reason: str | None = None  # "stop" | "length" on the last event
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+
+def check_prompt_ids(ids: list[int], vocab_size: int) -> None:
+    """ValueError unless ``ids`` is a non-empty list of token ids in [0, vocab_size)."""
+    if not ids:
+        raise ValueError("empty prompt")
+    bad = next((t for t in ids if not isinstance(t, int) or not 0 <= t < vocab_size), None)
+    if bad is not None:
+        raise ValueError(f"token id {bad!r} is outside the vocabulary (0..{vocab_size - 1})")
 
 
 class TextStream:
@@ -113,6 +145,8 @@ class TransformersEngine:
         self.max_batch_size, self.batch_wait, self.threads = max_batch_size, batch_wait_ms / 1000, threads
         self.max_context = max_context or getattr(model.config, "max_position_embeddings", None) or 2048
         self.stop_ids = set(stop_token_ids(tokenizer))
+        # Ids a prompt may hold: the embedding rows that also have a token (a prompt id past either is an IndexError).
+        self.vocab_size = min(len(tokenizer), model.get_input_embeddings().num_embeddings)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.stop_ids)
         self.device = next(model.parameters()).device
         self._pending: collections.deque[_Request] = collections.deque()
@@ -137,6 +171,7 @@ class TransformersEngine:
         return cls(model, tokenizer, **kwargs)
 
     async def generate(self, prompt_ids: list[int], params: SamplingParams) -> AsyncIterator[TokenEvent]:
+        check_prompt_ids(prompt_ids, self.vocab_size)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
@@ -191,27 +226,43 @@ class TransformersEngine:
         rows: list[_Row] = []
         cache, mask = None, None
         while not self._closed:
-            new: list[_Request] = []
             try:
                 # Sliding-window caches cannot be left-padded and merged: such models batch per wave.
                 can_join = cache is None or all(type(layer).__name__ == "DynamicLayer" for layer in cache.layers)
-                if can_join or not rows:
-                    new = self._take(self.max_batch_size - len(rows), idle=not rows)
+                new = self._take(self.max_batch_size - len(rows), idle=not rows) if can_join or not rows else []
                 with torch.inference_mode():
                     if new:
-                        new_rows, new_cache, new_mask, logits = self._prefill(new)
-                        self._advance(new_rows, logits)
-                        cache, mask = _merge(cache, mask, new_cache, new_mask) if rows else (new_cache, new_mask)
-                        rows, cache, mask = self._prune(rows + new_rows, cache, mask)
+                        rows, cache, mask = self._admit(new, rows, cache, mask)
                     if rows:  # one decode step for every running row, the new ones included
                         logits, mask = self._decode(rows, cache, mask)
                         self._advance(rows, logits)
                         rows, cache, mask = self._prune(rows, cache, mask)
-            except Exception as e:  # a failing batch fails its requests, never the server
-                for req in {id(q): q for q in [r.req for r in rows if not r.done] + new}.values():
-                    req.emit(e)
+            except Exception as e:  # a failing decode step (out of memory, say) fails its batch, never the server
+                for r in rows:
+                    if not r.done:
+                        r.req.emit(e)
                 rows, cache, mask = [], None, None
                 self.running = 0
+
+    def _admit(self, new: list[_Request], rows: list[_Row], cache, mask):
+        """Prefill ``new`` and join it to the running batch; a request whose prefill fails fails alone."""
+        try:
+            waves = [self._prefill(new)]
+        except Exception as e:
+            if len(new) == 1:
+                new[0].emit(e)
+                return rows, cache, mask
+            waves = []
+            for req in new:  # find the culprit: prefill each on its own, the others still join
+                try:
+                    waves.append(self._prefill([req]))
+                except Exception as e:
+                    req.emit(e)
+        for new_rows, new_cache, new_mask, logits in waves:
+            self._advance(new_rows, logits)
+            cache, mask = _merge(cache, mask, new_cache, new_mask) if rows else (new_cache, new_mask)
+            rows, cache, mask = self._prune(rows + new_rows, cache, mask)
+        return rows, cache, mask
 
     def _prune(self, rows: list[_Row], cache, mask):
         """Drop finished rows and rows whose consumer went away."""
@@ -254,40 +305,73 @@ class TransformersEngine:
         return out.logits[:, -1, :].float(), mask
 
     def _advance(self, rows: list[_Row], logits: torch.Tensor) -> None:
-        """Sample one token per row from ``logits`` [B, V] and tell each request what happened."""
+        """Sample one token per row from ``logits`` [B, V] and tell each request what happened.
+
+        A row that fails here (a sampling error) ends alone with the error; the others go on.
+        """
         for r, row_logits in zip(rows, logits):
-            if r.req.cancelled:
+            if r.req.cancelled or r.done:
                 continue
-            p = r.req.params
-            token = _sample(row_logits, p.temperature, p.top_p, r.gen)
-            r.generated += 1
-            prompt_len = len(r.req.prompt_ids)
-            counts = dict(prompt_tokens=prompt_len, completion_tokens=r.generated)
-            if token in self.stop_ids:
+            try:
+                self._advance_row(r, row_logits)
+            except Exception as e:
                 r.done = True
-                r.req.emit(TokenEvent(r.stream.flush(), finish_reason="stop", **counts))
-                continue
-            lp = top = None
-            if p.logprobs is not None:
-                logp = torch.log_softmax(row_logits, dim=-1)
-                lp = float(logp[token])
-                if p.logprobs > 0:
-                    vals, idx = logp.topk(p.logprobs)
-                    top = list(zip(idx.tolist(), vals.tolist()))
-            text, hit_stop = r.stream.push(token)
-            finish = "stop" if hit_stop else None
-            if finish is None and (r.generated >= p.max_tokens or prompt_len + r.generated >= self.max_context):
-                finish, text = "length", text + r.stream.flush()
-            r.done = finish is not None
-            r.next_token = token
-            r.req.emit(TokenEvent(text, token, lp, top, finish, **counts))
+                r.req.emit(e)
+
+    def _advance_row(self, r: _Row, row_logits: torch.Tensor) -> None:
+        p = r.req.params
+        scores = row_logits
+        if p.repetition_penalty != 1.0:
+            scores = _penalize(row_logits, r.req.prompt_ids + r.stream.ids, p.repetition_penalty)
+        if p.constraint is not None:
+            allowed = torch.tensor(p.constraint.allowed(r.stream.ids), dtype=torch.long, device=scores.device)
+            if allowed.numel() == 0:
+                raise ValueError("the response format allows no next token")
+            scores = torch.full_like(scores, float("-inf")).index_copy(0, allowed, scores[allowed])
+        token = _sample(scores, p.temperature, p.top_p, r.gen, top_k=p.top_k)
+        r.generated += 1
+        prompt_len = len(r.req.prompt_ids)
+        counts = dict(prompt_tokens=prompt_len, completion_tokens=r.generated)
+        if token in self.stop_ids:
+            r.done = True
+            r.req.emit(TokenEvent(r.stream.flush(), finish_reason="stop", **counts))
+            return
+        lp = top = None
+        if p.logprobs is not None:
+            logp = torch.log_softmax(row_logits, dim=-1)
+            lp = float(logp[token])
+            if p.logprobs > 0:
+                vals, idx = logp.topk(min(p.logprobs, logp.shape[-1]))
+                top = list(zip(idx.tolist(), vals.tolist()))
+        text, hit_stop = r.stream.push(token)
+        finish = "stop" if hit_stop else None
+        if finish is None and (r.generated >= p.max_tokens or prompt_len + r.generated >= self.max_context):
+            finish, text = "length", text + r.stream.flush()
+        r.done = finish is not None
+        r.next_token = token
+        r.req.emit(TokenEvent(text, token, lp, top, finish, **counts))
 
 
-def _sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> int:
-    """One token from a [V] row of logits: greedy at temperature 0, else temperature + nucleus (top-p)."""
-    if temperature <= 0:
+def _penalize(logits: torch.Tensor, seen: list[int], penalty: float) -> torch.Tensor:
+    """CTRL's repetition penalty on a [V] row: seen tokens' positive logits divided by it, negative ones multiplied
+    (Keskar et al. 2019, eq. 2; the rule of transformers' RepetitionPenaltyLogitsProcessor)."""
+    idx = torch.tensor(sorted(set(seen)), dtype=torch.long, device=logits.device)
+    picked = logits[idx]
+    out = logits.clone()
+    out[idx] = torch.where(picked > 0, picked / penalty, picked * penalty)
+    return out
+
+
+def _sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator, top_k: int = 0) -> int:
+    """One token from a [V] row of logits: greedy at temperature 0, else temperature, top-k, then nucleus (top-p)."""
+    if temperature < GREEDY_BELOW:
         return int(logits.argmax())
+    if 0 < top_k < logits.shape[-1]:
+        cut = logits.topk(top_k).values[-1]
+        logits = logits.masked_fill(logits < cut, float("-inf"))
     probs = torch.softmax(logits / temperature, dim=-1)
+    if not bool(torch.isfinite(probs).all()):
+        raise ValueError(f"sampling at temperature {temperature} gave non-finite probabilities")
     if top_p < 1.0:
         sorted_p, order = probs.sort(descending=True)
         outside = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest set whose mass reaches top_p

@@ -115,6 +115,9 @@ def _from_labeling(s, out: Collected) -> None:
         if task.kind == "compare" and not compare.is_strict(res):
             out.skipped["labeling_compare: judged equal, so no preferred answer"] += 1
             continue
+        if len(set(res.get("ranks") or ())) < 2:  # `kaizen data validate` rejects a ranking without a strict pair
+            out.skipped["labeling_rank: all_bad or all ranks equal, so no preferred answer"] += 1
+            continue
         judgements = None
         if res.get("judgements"):
             judgements = [Judgement(j.get("helpful"), j.get("truthful"), j.get("harmless"), tuple(j.get("flags") or ()))

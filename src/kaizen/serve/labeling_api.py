@@ -12,6 +12,7 @@ from kaizen.data.records import METADATA_FLAGS
 from kaizen.serve import compare, store, tasks
 from kaizen.serve.auth import Principal, require
 from kaizen.serve.db import Assignment, Task, iso
+from kaizen.serve.edge import Limit, RowId
 from kaizen.serve.errors import APIError
 from kaizen.serve.guidelines import DEFAULT_GUIDELINES
 from kaizen.serve.runtime import state_of
@@ -85,7 +86,7 @@ def next_task(request: Request, kind: Literal["rank", "demonstration", "compare"
 
 
 @router.post("/tasks/{task_id}/submit")
-def submit(task_id: int, body: Submission, request: Request, who: Principal = Depends(labeler)):
+def submit(task_id: RowId, body: Submission, request: Request, who: Principal = Depends(labeler)):
     with state_of(request).db.session() as s:
         task = s.get(Task, task_id)
         if task is None:
@@ -95,7 +96,7 @@ def submit(task_id: int, body: Submission, request: Request, who: Principal = De
 
 
 @router.post("/tasks/{task_id}/skip")
-def skip(task_id: int, request: Request, who: Principal = Depends(labeler)):
+def skip(task_id: RowId, request: Request, who: Principal = Depends(labeler)):
     with state_of(request).db.session() as s:
         tasks.skip(s, task_id, who.user_id)
     return {"ok": True}
@@ -108,7 +109,7 @@ def get_guidelines(request: Request, who: Principal = Depends(labeler)):
 
 
 @router.get("/history")
-def history(request: Request, limit: int = 50, who: Principal = Depends(labeler)):
+def history(request: Request, limit: Limit = 50, who: Principal = Depends(labeler)):
     with state_of(request).db.reader() as s:
         q = (select(Assignment, Task.kind).join(Task, Task.id == Assignment.task_id)
              .where(Assignment.user_id == who.user_id, Assignment.status == "submitted")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from fastapi import Request
 
 from kaizen.data.chat import render
-from kaizen.serve.auth import RateLimiter
+from kaizen.serve.auth import LoginGuard, RateLimiter
 from kaizen.serve.config import ServeConfig
 from kaizen.serve.db import Database
 from kaizen.serve.engine import SamplingParams, TokenEvent
@@ -25,6 +25,7 @@ class ServerState:
     engine: object  # TransformersEngine | VLLMEngine: .generate, .tokenizer, .model_name, .max_context
     filters: Filters = field(default_factory=Filters)
     limiter: RateLimiter | None = None
+    login_guard: LoginGuard | None = None
     background: set = field(default_factory=set)  # running asyncio tasks (answer generation for labeling)
     others: dict = field(default_factory=dict)  # more served models by name (kaizen serve --models), beside .engine
 
@@ -63,10 +64,34 @@ def encode(tokenizer, text: str) -> list[int]:
 
 
 def chat_prompt(state: ServerState, messages: list[dict], param: str = "messages") -> list[int]:
-    """Token ids of ``messages`` rendered with the chat template, ready for the assistant's turn."""
-    ids = encode(state.engine.tokenizer, render(state.engine.tokenizer, messages, add_generation_prompt=True))
+    """Token ids of ``messages`` rendered with the chat template, ready for the assistant's turn.
+
+    Blocking (the tokenizer): call it from a worker thread, not the event loop.
+    """
+    text = render(state.engine.tokenizer, messages, add_generation_prompt=True)
+    check_chars(state, text, param)
+    ids = encode(state.engine.tokenizer, text)
     check_length(state, ids, param)
     return ids
+
+
+_MAX_TOKEN_CHARS: dict[int, int] = {}
+
+
+def check_chars(state: ServerState, text: str, param: str) -> None:
+    """Refuse, without tokenizing, a text too long to fit in any case.
+
+    No token decodes to more characters than its vocabulary entry spells (byte-level and
+    SentencePiece pieces map a byte or a character to one symbol); x4 leaves room for
+    normalizers that compose characters. So a longer text has more tokens than the limit.
+    """
+    tok = state.engine.tokenizer
+    if id(tok) not in _MAX_TOKEN_CHARS:
+        _MAX_TOKEN_CHARS[id(tok)] = max((len(t) for t in tok.get_vocab()), default=1)
+    if len(text) > 4 * _MAX_TOKEN_CHARS[id(tok)] * state.max_input_tokens:
+        raise APIError(400, f"This model's maximum input length is {state.max_input_tokens} tokens. However, your "
+                            f"{param} has {len(text)} characters, more than that many tokens can hold. "
+                            "Please reduce the length.", param=param, code="context_length_exceeded")
 
 
 def check_length(state: ServerState, ids: list[int], param: str) -> None:

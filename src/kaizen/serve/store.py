@@ -75,9 +75,9 @@ def full_conversation(s, c: Conversation) -> dict:
 
 def get_message(s, message_id: str, user_id: int) -> Message:
     m = s.get(Message, message_id)
-    if m is None:
+    c = s.get(Conversation, m.conversation_id) if m is not None else None
+    if c is None or c.user_id != user_id or c.deleted:  # one answer either way: the error names no conversation
         raise not_found(f"message {message_id}")
-    get_conversation(s, m.conversation_id, user_id)
     return m
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from kaizen.data.records import MAX_ANSWERS, ROLES
 from kaizen.serve import compare
 from kaizen.serve.db import Assignment, Task, User, iso, utcnow
+from kaizen.serve.edge import bad_unicode
 from kaizen.serve.engine import SamplingParams
 from kaizen.serve.errors import APIError, not_found
 from kaizen.serve.runtime import chat_prompt, collect
@@ -46,8 +47,12 @@ def parse_prompts(jsonl: str | None, rows: list | None) -> list[tuple[list[dict]
     out = []
     for n, row in rows:
         where = f"line {n}" if jsonl is not None else f"rows[{n - 1}]"
+        param = "jsonl" if jsonl is not None else "rows"
         if not isinstance(row, dict):
-            raise APIError(400, f"{where}: expected a JSON object", param="jsonl" if jsonl is not None else "rows")
+            raise APIError(400, f"{where}: expected a JSON object", param=param)
+        if (bad := bad_unicode(row)) is not None:  # a "\ud800" escape inside the file's text
+            raise APIError(400, f"{where}: '{bad}' holds a lone UTF-16 surrogate (not valid Unicode)", param=param,
+                           code="invalid_unicode")
         prompt = row.get("prompt", row.get("messages"))
         if isinstance(prompt, str) and prompt.strip():
             prompt = [{"role": "user", "content": prompt}]
@@ -107,7 +112,7 @@ async def fill_answers(state, task_id: int) -> None:
         return
     prompt, k, gen = job
     try:
-        ids = chat_prompt(state, prompt)
+        ids = await run_in_threadpool(chat_prompt, state, prompt)
         params = SamplingParams(max_tokens=gen.get("max_tokens", state.cfg.max_new_tokens),
                                 temperature=gen.get("temperature", 1.0), top_p=gen.get("top_p", 1.0))
         outs = await asyncio.gather(*[collect(state, ids, params) for _ in range(k)])
@@ -128,36 +133,52 @@ def _active(now):
     return (Assignment.status == "submitted") | ((Assignment.status == "claimed") & (Assignment.expires_at > now))
 
 
+def _taken(s, task_id: int, now, but_user: int | None = None) -> int:
+    """Labelers holding a place on the task: submitted, or claimed and not expired."""
+    q = select(func.count()).select_from(Assignment).where(Assignment.task_id == task_id, _active(now))
+    if but_user is not None:
+        q = q.where(Assignment.user_id != but_user)
+    return s.scalar(q)
+
+
+def _lock(s, task_id: int) -> Task | None:
+    """The task row, locked until the transaction ends (PostgreSQL: SELECT ... FOR UPDATE), so claims and
+    submissions on one task are counted one at a time; SQLite's BEGIN IMMEDIATE already serialises writers."""
+    return s.scalar(select(Task).where(Task.id == task_id).with_for_update().execution_options(populate_existing=True))
+
+
 def claim_next(s, user_id: int, kind: str | None, minutes: float) -> tuple[Task, Assignment] | None:
     """The caller's open claim, else a claim on the oldest task that still needs labelers."""
     now = utcnow()
-    mine = select(Assignment, Task).join(Task, Task.id == Assignment.task_id).where(
+    mine = select(Assignment.id, Task.id).join(Task, Task.id == Assignment.task_id).where(
         Assignment.user_id == user_id, Assignment.status == "claimed", Task.status == "open")
     if kind:
         mine = mine.where(Task.kind == kind)
-    for a, t in s.execute(mine.order_by(Assignment.id)):
-        taken = s.scalar(select(func.count()).select_from(Assignment).where(
-            Assignment.task_id == t.id, Assignment.user_id != user_id, _active(now)))
-        if taken < t.replication:
+    for a_id, t_id in s.execute(mine.order_by(Assignment.id)).all():
+        t = _lock(s, t_id)
+        if t.status == "open" and _taken(s, t.id, now, but_user=user_id) < t.replication:
+            a = s.get(Assignment, a_id)
             a.expires_at = now + timedelta(minutes=minutes)
             return t, a
     taken = select(func.count()).select_from(Assignment).where(Assignment.task_id == Task.id, _active(now)).scalar_subquery()
     seen = select(Assignment.id).where(Assignment.task_id == Task.id, Assignment.user_id == user_id).exists()
-    q = select(Task).where(Task.status == "open", ~seen, taken < Task.replication)
+    q = select(Task.id).where(Task.status == "open", ~seen, taken < Task.replication)
     if kind:
         q = q.where(Task.kind == kind)
-    task = s.scalar(q.order_by(Task.id).limit(1))
-    if task is None:
-        return None
-    a = Assignment(task_id=task.id, user_id=user_id, status="claimed", claimed_at=now,
-                   expires_at=now + timedelta(minutes=minutes))
-    s.add(a)
-    s.flush()
-    return task, a
+    for t_id in s.scalars(q.order_by(Task.id).limit(20)).all():
+        task = _lock(s, t_id)  # counted again under the lock: another labeler may have taken the last place
+        if task.status != "open" or _taken(s, task.id, now) >= task.replication:
+            continue
+        a = Assignment(task_id=task.id, user_id=user_id, status="claimed", claimed_at=now,
+                       expires_at=now + timedelta(minutes=minutes))
+        s.add(a)
+        s.flush()
+        return task, a
+    return None
 
 
 def _assignment(s, task_id: int, user_id: int) -> tuple[Task, Assignment]:
-    task = s.get(Task, task_id)
+    task = _lock(s, task_id)
     a = s.scalar(select(Assignment).where(Assignment.task_id == task_id, Assignment.user_id == user_id))
     if task is None or a is None:
         raise not_found(f"task {task_id} (claim it with GET /api/labeling/next)")
@@ -167,10 +188,21 @@ def _assignment(s, task_id: int, user_id: int) -> tuple[Task, Assignment]:
 
 
 def submit(s, task_id: int, user_id: int, result: dict) -> Assignment:
+    """Store a result; only a live claim on an open task with a free place may submit (replication is never exceeded)."""
     task, a = _assignment(s, task_id, user_id)
-    if task.status not in ("open", "done"):
-        raise APIError(409, f"task {task_id} is {task.status}")
-    a.status, a.result, a.submitted_at = "submitted", result, utcnow()
+    now = utcnow()
+    if task.status != "open":
+        raise APIError(409, f"task {task_id} is {task.status}; it takes no more submissions", code="task_not_open")
+    if a.status != "claimed":
+        raise APIError(409, f"you {a.status} task {task_id}; it takes no submission from you", code="claim_not_active")
+    if a.expires_at <= now:
+        raise APIError(409, f"your claim on task {task_id} expired; GET /api/labeling/next claims it again if a place "
+                            "is free", code="claim_expired")
+    others = s.scalar(select(func.count()).select_from(Assignment).where(
+        Assignment.task_id == task_id, Assignment.user_id != user_id, Assignment.status == "submitted"))
+    if others >= task.replication:  # claims are counted under the lock; this holds even if one slipped through
+        raise APIError(409, f"task {task_id} has all its {task.replication} labelers", code="task_full")
+    a.status, a.result, a.submitted_at = "submitted", result, now
     s.flush()
     done = s.scalar(select(func.count()).select_from(Assignment).where(
         Assignment.task_id == task_id, Assignment.status == "submitted"))

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import AsyncIterator
 
 from kaizen.data.chat import ensure_chat_template, stop_token_ids
-from kaizen.serve.engine import SamplingParams, TokenEvent
+from kaizen.serve.engine import GREEDY_BELOW, SamplingParams, TokenEvent, check_prompt_ids
 
 
 class VLLMEngine:
@@ -21,6 +21,7 @@ class VLLMEngine:
         ensure_chat_template(tokenizer)
         self.llm, self.tokenizer, self.model_name, self.max_context = llm, tokenizer, model_name, max_context
         self.stop_ids = stop_token_ids(tokenizer)
+        self.vocab_size = len(tokenizer)
 
     @classmethod
     def load(cls, path: str, model_name: str, dtype: str = "auto", max_batch_size: int = 256) -> VLLMEngine:
@@ -35,9 +36,17 @@ class VLLMEngine:
         import vllm
         from vllm.inputs import TokensPrompt
 
-        sp = vllm.SamplingParams(n=1, temperature=params.temperature, top_p=params.top_p, seed=params.seed,
+        check_prompt_ids(prompt_ids, self.vocab_size)
+        temperature = 0.0 if params.temperature < GREEDY_BELOW else params.temperature
+        sp = vllm.SamplingParams(n=1, temperature=temperature, top_p=params.top_p, seed=params.seed,
+                                 top_k=params.top_k or -1, repetition_penalty=params.repetition_penalty,
                                  max_tokens=params.max_tokens, stop=list(params.stop) or None,
                                  stop_token_ids=self.stop_ids, logprobs=params.logprobs)
+        if params.constraint is not None:  # vLLM's own structured outputs follow the same JSON schema
+            from vllm.sampling_params import GuidedDecodingParams
+
+            schema = getattr(params.constraint, "schema", None)
+            sp.guided_decoding = GuidedDecodingParams(json=schema) if schema else GuidedDecodingParams(json_object=True)
         request_id = "kz-" + secrets.token_hex(8)
         seen_tokens, seen_text, finished = 0, 0, False
         try:
