@@ -144,6 +144,8 @@ def run(cfg: DemoConfig) -> dict:
 
     results = {**report, **summarise_rm(rounds[0]["rm"]), **steering}
     results["rounds"] = [round_entry(r, report, cfg.rounds) for r in rounds]
+    # written now too, so the alignment loop's figures survive a section that fails
+    (out / "results.json").write_text(json.dumps({**results, "timings_s": timings}, indent=2))
     sections = run_sections(cfg, stage, out, world, base, sft_model, last["rm"], policies["ppo_ptx"])
     results.update(sections)
     results["timings_s"] = timings
