@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
+
+from jobs import run_job  # bench/jobs.py: scripts run from bench/ have it on sys.path
 
 KAIZEN_JOB = """
 import json, resource, sys, time
@@ -74,14 +74,6 @@ def build_inputs(root: Path, hidden: int, layers: int) -> tuple[Path, Path]:
     pairs = [{"prompt": m[:1], "chosen": m[1:], "rejected": rng.choice(rows)[1:]} for m in rows]
     write_jsonl(root / "pairs.jsonl", [p for p in pairs if p["chosen"] != p["rejected"]])
     return model_dir, root / "pairs.jsonl"
-
-
-def run_job(code: str, model: Path, data: Path, out: Path, batch: int, steps: int) -> dict:
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(model), str(data), str(out), str(batch),
-                           str(steps)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:

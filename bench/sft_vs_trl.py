@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
+
+from jobs import run_job  # bench/jobs.py: scripts run from bench/ have it on sys.path
 
 KAIZEN_JOB = """
 import json, resource, sys, time
@@ -79,14 +79,6 @@ def build_inputs(root: Path, hidden: int, layers: int) -> tuple[Path, Path, int]
     write_jsonl(data, [{"messages": r["messages"]} for r in rows])
     n_tokens = sum(len(tok(tok.apply_chat_template(r["messages"], tokenize=False))["input_ids"]) for r in rows)
     return model_dir, data, n_tokens // len(rows)
-
-
-def run_job(code: str, model: Path, data: Path, out: Path, batch: int, steps: int) -> dict:
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(model), str(data), str(out), str(batch),
-                           str(steps)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
