@@ -142,7 +142,7 @@ def run(cfg: DemoConfig) -> dict:
     for run_dir in ("pretrain", "sft", "rm", "ppo", "ppo_ptx", "dpo"):
         plot_run(out / run_dir)
 
-    results = {**report, **summarise_rm(rounds[0]["rm"]), **steering}
+    results = {**report, **summarise_rm(rounds[0]["rm_eval"]), **steering}
     results["rounds"] = [round_entry(r, report, cfg.rounds) for r in rounds]
     # written now too, so the alignment loop's figures survive a section that fails
     (out / "results.json").write_text(json.dumps({**results, "timings_s": timings}, indent=2))
@@ -189,7 +189,8 @@ def stage_round(cfg: DemoConfig, r: int, stage, out: Path, world: Path, base, sf
                                                         out=str(out / "dpo"), seed=cfg.seed))
     rm_eval = json.loads((Path(rm_model).parent / "eval.json").read_text())
     return {"round": r, "rm": rm_model, "rankings": list(rankings), "policies": policies,
-            "rm_pairwise_accuracy": rm_eval.get("pairwise_accuracy"), "rankings_total": _count_rows(rankings)}
+            "rm_eval": rm_eval, "rm_pairwise_accuracy": rm_eval.get("pairwise_accuracy"),
+            "rankings_total": _count_rows(rankings)}
 
 
 def _count_rows(files: list[str]) -> int:
@@ -206,8 +207,8 @@ def round_entry(r: dict, report: dict, rounds: int) -> dict:
             **models}
 
 
-def summarise_rm(rm_model) -> dict:
-    rm_eval = json.loads((Path(rm_model).parent / "eval.json").read_text())
+def summarise_rm(rm_eval: dict) -> dict:
+    """The top-level RM keys of results.json, from the RM run's eval.json."""
     return {"rm_accuracy": rm_eval.get("pairwise_accuracy"),
             "rm_accuracy_per_criterion": {c: rm_eval.get(f"accuracy_{c}") for c in ("helpful", "truthful", "harmless")}}
 
