@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kaizen.lazy import lazy_import
-from kaizen.losses.ppo import masked_mean
+from kaizen.losses.ppo import clipped_surrogate, masked_mean
 
 torch = lazy_import("torch")
 
@@ -104,12 +104,8 @@ def clipped_policy_loss(
         ``(loss, stats)``; rows without a valid token contribute nothing.
     """
     m = mask.to(logprobs.dtype)
-    log_ratio = (logprobs - old_logprobs).masked_fill(~mask, 0.0)
-    ratio = torch.exp(log_ratio)
-    adv = advantages.to(logprobs.dtype).unsqueeze(1)
-    unclipped = -adv * ratio
-    clipped = -adv * torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
-    per_token = torch.maximum(unclipped, clipped)
+    surrogate = clipped_surrogate(logprobs, old_logprobs, advantages.to(logprobs.dtype).unsqueeze(1), mask, clip_eps)
+    per_token = surrogate.per_token
     ref_kl = torch.zeros_like(per_token)
     if kl_coef > 0:
         if ref_logprobs is None:
@@ -126,9 +122,6 @@ def clipped_policy_loss(
     else:
         raise ValueError(f"normalisation must be 'sequence' or 'token', got {normalisation!r}")
     with torch.no_grad():
-        stats = CriticFreeStats(
-            clip_frac=masked_mean((clipped > unclipped).to(ratio.dtype), mask),
-            approx_kl=masked_mean((ratio - 1) - log_ratio, mask),
-            ref_kl=masked_mean(ref_kl, mask),
-        )
+        stats = CriticFreeStats(clip_frac=surrogate.clip_frac, approx_kl=surrogate.approx_kl,
+                                ref_kl=masked_mean(ref_kl, mask))
     return loss, stats

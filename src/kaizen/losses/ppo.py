@@ -153,6 +153,34 @@ class ValueStats:
     """Mean of (V - R)^2 over valid tokens, unclipped."""
 
 
+@dataclass(frozen=True)
+class Surrogate:
+    per_token: torch.Tensor
+    """``max(-A ρ, -A clip(ρ, 1-ε, 1+ε))`` per token ``[B, T]`` (not yet masked or averaged)."""
+    ratio: torch.Tensor
+    clip_frac: torch.Tensor
+    approx_kl: torch.Tensor
+    """k3 estimate of KL(π_old ‖ π) over valid tokens (no gradient)."""
+
+
+def clipped_surrogate(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip_eps: float,
+) -> Surrogate:
+    """The clipped surrogate PPO and GRPO share; ``advantages`` ``[B, T]`` or broadcastable to it."""
+    log_ratio = (logprobs - old_logprobs).masked_fill(~mask, 0.0)
+    ratio = torch.exp(log_ratio)
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
+    with torch.no_grad():
+        clip_frac = masked_mean((clipped > unclipped).to(ratio.dtype), mask)
+        approx_kl = masked_mean((ratio - 1) - log_ratio, mask)
+    return Surrogate(torch.maximum(unclipped, clipped), ratio, clip_frac, approx_kl)
+
+
 def policy_loss(
     logprobs: torch.Tensor,
     old_logprobs: torch.Tensor,
@@ -165,17 +193,10 @@ def policy_loss(
     ``loss = mean_t max(-A_t ρ_t, -A_t clip(ρ_t, 1-ε, 1+ε))``, ρ_t = π(y_t)/π_old(y_t).
     All inputs ``[B, T]``; as TRL ``pg_losses``/``pg_losses2`` and torchtune ``PPOLoss``.
     """
-    log_ratio = (logprobs - old_logprobs).masked_fill(~mask, 0.0)
-    ratio = torch.exp(log_ratio)
-    unclipped = -advantages * ratio
-    clipped = -advantages * torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
-    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    s = clipped_surrogate(logprobs, old_logprobs, advantages, mask, clip_eps)
+    loss = masked_mean(s.per_token, mask)
     with torch.no_grad():
-        stats = PolicyStats(
-            clip_frac=masked_mean((clipped > unclipped).to(ratio.dtype), mask),
-            approx_kl=masked_mean((ratio - 1) - log_ratio, mask),
-            ratio_mean=masked_mean(ratio, mask),
-        )
+        stats = PolicyStats(clip_frac=s.clip_frac, approx_kl=s.approx_kl, ratio_mean=masked_mean(s.ratio, mask))
     return loss, stats
 
 
