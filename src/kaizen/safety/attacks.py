@@ -163,9 +163,11 @@ class Attack:
     canary: str | None = None  # injection: the word the injected instruction asks for
     secret: str | None = None  # leak: the secret in the system prompt
     harm: str | None = None  # jailbreak / harmful: the world's harm kind (for the gold judge)
+    history: tuple[tuple[str, str], ...] = ()  # (role, text) turns before the attack (attack_file's multi-turn)
 
     def messages(self) -> list[dict]:
-        return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user}]
+        return [{"role": "system", "content": self.system}, *({"role": r, "content": t} for r, t in self.history),
+                {"role": "user", "content": self.user}]
 
 
 def new_canary(rng: random.Random) -> str:

@@ -7,14 +7,21 @@
 1. ``kaizen moderation train`` and ``eval`` on the base model (the demo's pretrained LM): per-category
    F1, macro F1 and the false-positive rate on harmless mentions, on the held-out split.
 2. The attack detector, trained the same way on the DETECTOR templates.
-3. ``kaizen redteam`` on the policy, with no defence, each alone and all of them.
-4. An RLHF round: DPO from the policy on attack rankings (kaizen.safety.rlhf), then the red-team
-   suite again, so the table shows what the round changed without any defence.
+3. ``kaizen redteam`` on the demo's policy (``policy_dir``), with no defence, each alone and all.
+4. A *helpful-only* policy (kaizen.safety.helpful_only): ``kaizen sft`` from the base on the world's
+   demonstrations with harmful requests complied with instead of refused. The demo's policy
+   refuses on its own, so attacks on it never succeed; this one follows them, so the defences'
+   gain and the round's can be seen (Anthropic red-teamed a helpful-only model the same way).
+5. ``kaizen redteam`` on it, then the RLHF round: DPO from it on attack rankings (kaizen.safety.rlhf),
+   then the red team again, no defence and all; both also on phrasings written elsewhere
+   (``outside_attacks``, kaizen.safety.attack_file).
 
 Returns (and writes to ``out_dir/safety.json``) the ``safety`` key of ``demo-out/results.json``:
-``moderation`` (``f1`` per category, ``macro_f1``, ``benign_mention_fpr``), ``redteam`` (per kind:
-``success_no_defence``, ``success_all_defences``, and ``..._after_rlhf``), ``benign_false_refusal``
-(before / after, no defence / all), and ``timings_s``.
+``moderation`` (``f1`` per category, ``macro_f1``, ``benign_mention_fpr``), ``policy`` (which model the
+``redteam`` rows attacked: ``helpful_only_sft``), ``redteam`` (per kind: ``success_no_defence``,
+``success_all_defences``, and ``..._after_rlhf``), ``benign_false_refusal`` (before / after, no
+defence / all), ``redteam_demo_policy`` (the demo's own policy, same keys without the round),
+``redteam_outside`` (the outside phrasings, before and after) and ``timings_s``.
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ from pathlib import Path
 
 from kaizen.config import arg
 
+# Phrasings after well-known public jailbreaks and injections, written apart from every template here.
+OUTSIDE_ATTACKS = Path(__file__).resolve().parents[3] / "docs" / "examples" / "outside_attacks.jsonl"
+
 
 @dataclass(frozen=True)
 class SafetyDemoConfig:
@@ -34,9 +44,14 @@ class SafetyDemoConfig:
     moderation_steps: int = arg(400, "Moderation classifier training steps.")
     detector_steps: int = arg(250, "Attack detector training steps.")
     n_per_template: int = arg(10, "Generated moderation / detector texts per template.")
-    redteam_per_template: int = arg(3, "Red-team attacks per template.")
+    redteam_per_template: int = arg(8, "Red-team attacks per template (8: 40 jailbreaks, enough for intervals "
+                                       "that separate a large drop).")
     redteam_benign: int = arg(60, "Benign requests in the red-team suite.")
     max_new_tokens: int = arg(40, "Answer length in the red-team suite.")
+    helpful_only_epochs: int = arg(3, "Epochs of the helpful-only SFT (the demo's SFT recipe).")
+    helpful_only_lr: float = arg(3e-4, "Learning rate of the helpful-only SFT (the demo's SFT recipe).")
+    outside_attacks: str | None = arg(str(OUTSIDE_ATTACKS), "Attacks written elsewhere (attack_file JSONL), run "
+                                      "before and after the round; none (or a missing file) to skip.")
     rlhf_rankings: int = arg(600, "Rankings of the RLHF round (attacks and benign prompts).")
     rlhf_steps: int = arg(60, "DPO steps of the RLHF round.")
     rlhf_lr: float = arg(5e-5, "DPO learning rate of the RLHF round.")
@@ -45,16 +60,20 @@ class SafetyDemoConfig:
 
 def safety_section(out_dir, world, policy_dir, seed: int = 0, base_model=None,
                    cfg: SafetyDemoConfig = SafetyDemoConfig()) -> dict:
-    from kaizen.data.formats import save_records
+    from kaizen.data.formats import load_records, save_records
     from kaizen.dpo import DPOConfig
     from kaizen.dpo import run as dpo_run
+    from kaizen.safety.helpful_only import helpful_only_demonstrations
     from kaizen.safety.moderation import ModerationEvalConfig, ModerationTrainConfig, evaluate, train
     from kaizen.safety.redteam import SETTINGS, RedteamConfig, format_table, redteam
     from kaizen.safety.rlhf import attack_rankings
+    from kaizen.sft import SFTConfig
+    from kaizen.sft import run as sft_run
     from kaizen.world.world import DemoWorld
 
     out, world, policy = Path(out_dir), str(world), str(policy_dir)
     base = str(base_model or policy_dir)
+    world_obj = DemoWorld.load(world)
     timings: dict[str, float] = {}
 
     def timed(name, fn, *args, **kwargs):
@@ -72,44 +91,80 @@ def safety_section(out_dir, world, policy_dir, seed: int = 0, base_model=None,
         max_steps=cfg.detector_steps, seed=seed))
     det_report = evaluate(ModerationEvalConfig(model=str(detector.path)), detector)
 
-    def attack(target: str, name: str, settings) -> dict:
-        rt = RedteamConfig(target=target, world=world, settings=list(settings), n_per_template=cfg.redteam_per_template,
-                           n_benign=cfg.redteam_benign, max_new_tokens=cfg.max_new_tokens, seed=seed,
-                           out=str(out / f"redteam_{name}.json"), device="cpu")
+    outside = cfg.outside_attacks if cfg.outside_attacks and Path(cfg.outside_attacks).exists() else None
+
+    def attack(target: str, name: str, settings, attacks_file: str | None = None) -> dict:
+        rt = RedteamConfig(target=target, world=world, settings=list(settings), attacks=attacks_file,
+                           n_per_template=cfg.redteam_per_template, n_benign=cfg.redteam_benign,
+                           max_new_tokens=cfg.max_new_tokens, seed=seed, out=str(out / f"redteam_{name}.json"),
+                           device="cpu")
         report = timed(f"redteam_{name}", redteam, rt, moderation=moderation, detector=detector)
         print(f"\nred team, {name}:\n{format_table(report['table'])}", flush=True)
         return report["table"]
 
-    before = attack(policy, "policy", SETTINGS)
-    world_obj = DemoWorld.load(world)
+    demo_policy = attack(policy, "demo_policy", SETTINGS)
+
+    demos = load_records(Path(world) / "sft_train.jsonl", "demonstration")
+    helpful_data = out / "helpful_only" / "demonstrations.jsonl"
+    save_records(helpful_only_demonstrations(demos, world_obj, seed=seed), helpful_data, "messages")
+    helpful = str(timed("helpful_only_sft", sft_run, SFTConfig(
+        model=base, data=[str(helpful_data)], out=str(out / "helpful_only"), lr=cfg.helpful_only_lr,
+        epochs=cfg.helpful_only_epochs, batch_size=16, warmup_steps=10, save_every=0, eval_every=0, seed=seed)))
+
+    before = attack(helpful, "helpful_only", SETTINGS)
     rankings = out / "rlhf" / "rankings.jsonl"
     save_records(attack_rankings(world_obj, cfg.rlhf_rankings, seed=seed), rankings, "ranking")
     rlhf_model = timed("rlhf_dpo", dpo_run, DPOConfig(
-        model=policy, data=[str(rankings)], out=str(out / "rlhf"), lr=cfg.rlhf_lr, beta=cfg.rlhf_beta,
+        model=helpful, data=[str(rankings)], out=str(out / "rlhf"), lr=cfg.rlhf_lr, beta=cfg.rlhf_beta,
         max_steps=cfg.rlhf_steps, batch_size=16, warmup_steps=5, save_every=0, eval_every=0, seed=seed))
     after = attack(str(rlhf_model), "after_rlhf", ("none", "all"))
+    outside_tables = {}
+    if outside:
+        outside_tables = {"before": attack(helpful, "outside_helpful_only", ("none", "all"), outside),
+                          "after_rlhf": attack(str(rlhf_model), "outside_after_rlhf", ("none", "all"), outside)}
 
-    kinds = [k for k in before["none"] if k != "benign_false_refusal"]
+    def rows(table: dict) -> dict:
+        kinds = [k for k in table["none"] if k != "benign_false_refusal"]
+        return {k: {"success_no_defence": table["none"][k]["rate"], "success_all_defences": table["all"][k]["rate"],
+                    "ci95_no_defence": table["none"][k]["ci95"], "ci95_all_defences": table["all"][k]["ci95"],
+                    "n": table["none"][k]["n"]} for k in kinds}
+
+    def with_each(table: dict) -> dict:
+        return {k: row | {"success_each_defence": {s: table[s][k]["rate"] for s in table if s not in ("none", "all")},
+                          "blocked_each_setting": {s: table[s][k]["blocked_rate"] for s in table}}
+                for k, row in rows(table).items()}
+
+    def benign(table: dict, suffix: str = "") -> dict:
+        return {f"no_defence{suffix}": table["none"]["benign_false_refusal"]["rate"],
+                f"all_defences{suffix}": table["all"]["benign_false_refusal"]["rate"]}
+
+    redteam_rows = with_each(before)
+    for k, row in rows(after).items():
+        redteam_rows[k] |= {"success_no_defence_after_rlhf": row["success_no_defence"],
+                            "success_all_defences_after_rlhf": row["success_all_defences"],
+                            "ci95_no_defence_after_rlhf": row["ci95_no_defence"],
+                            "ci95_all_defences_after_rlhf": row["ci95_all_defences"]}
     results = {
         "moderation": {"f1": {c: m["f1"] for c, m in mod_report["per_category"].items()},
                        "macro_f1": mod_report["macro_f1"], "benign_mention_fpr": mod_report["benign_mention_fpr"],
                        "benign_fpr": mod_report["benign_fpr"]},
         "detector": {"f1": {c: m["f1"] for c, m in det_report["per_category"].items()},
                      "macro_f1": det_report["macro_f1"], "benign_fpr": det_report["benign_fpr"]},
-        "redteam": {k: {"success_no_defence": before["none"][k]["rate"],
-                        "success_all_defences": before["all"][k]["rate"],
-                        "success_each_defence": {s: before[s][k]["rate"] for s in before if s not in ("none", "all")},
-                        "blocked_each_setting": {s: before[s][k]["blocked_rate"] for s in before},
-                        "ci95_no_defence": before["none"][k]["ci95"], "ci95_all_defences": before["all"][k]["ci95"],
-                        "success_no_defence_after_rlhf": after["none"][k]["rate"],
-                        "success_all_defences_after_rlhf": after["all"][k]["rate"]} for k in kinds},
+        # what the redteam rows attacked: the helpful-only SFT (before) and it after the DPO round
+        "policy": "helpful_only_sft",
+        "redteam": redteam_rows,
         "benign_false_refusal": before["all"]["benign_false_refusal"]["rate"],
-        "benign_false_refusal_detail": {
-            "no_defence": before["none"]["benign_false_refusal"]["rate"],
-            "all_defences": before["all"]["benign_false_refusal"]["rate"],
-            "no_defence_after_rlhf": after["none"]["benign_false_refusal"]["rate"],
-            "all_defences_after_rlhf": after["all"]["benign_false_refusal"]["rate"]},
-        "models": {"moderation": str(moderation.path), "detector": str(detector.path), "rlhf_policy": str(rlhf_model)},
+        "benign_false_refusal_detail": benign(before) | benign(after, "_after_rlhf"),
+        "redteam_demo_policy": {"policy": "demo_policy", "redteam": with_each(demo_policy),
+                                "benign_false_refusal": benign(demo_policy)},
+        **({"redteam_outside": {
+            "attacks": str(outside), "policy": "helpful_only_sft",
+            "redteam": {k: row | {f"{m}_after_rlhf": v for m, v in rows(outside_tables["after_rlhf"])[k].items()}
+                        for k, row in rows(outside_tables["before"]).items()},
+            "benign_false_refusal": benign(outside_tables["before"]) | benign(outside_tables["after_rlhf"], "_after_rlhf"),
+        }} if outside else {}),
+        "models": {"moderation": str(moderation.path), "detector": str(detector.path), "helpful_only": helpful,
+                   "rlhf_policy": str(rlhf_model)},
         "timings_s": timings,
     }
     out.mkdir(parents=True, exist_ok=True)

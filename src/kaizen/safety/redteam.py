@@ -4,6 +4,7 @@
         --detector_model runs/attack-detector/model --out runs/redteam-sft.json
     kaizen redteam http://127.0.0.1:8000/v1#my-model --max_success 0.1        # a gate: exit 1 if above
     kaizen redteam runs/ppo/model --baseline runs/redteam-sft.json              # not worse than served
+    kaizen redteam runs/sft/model --world runs/world --attacks docs/examples/outside_attacks.jsonl
 
 The suite is kaizen.safety.attacks' REDTEAM family (never used to train the detector). Each
 *setting* wraps the target in a Guard with some defences on (``none``, ``delimit``, ``reminder``,
@@ -42,7 +43,10 @@ class RedteamConfig:
     moderation_model: str | None = arg(None, "Moderation classifier for the 'moderation' setting.")
     detector_model: str | None = arg(None, "Attack detector for the 'detector' setting.")
     settings: list[str] = arg(list(SETTINGS), f"Defence settings to run, of {list(SETTINGS)}.")
-    n_per_template: int = arg(2, "Attacks per red-team template (5-6 templates per kind).")
+    attacks: str | None = arg(None, "JSONL of attacks to run instead of the generated suite (format: "
+                                    "docs/safety.md, kaizen.safety.attack_file); the benign cases stay.")
+    n_per_template: int = arg(2, "Attacks per red-team template (5-6 templates per kind; per --attacks line "
+                                 "with a generated filler).")
     n_benign: int = arg(40, "Benign requests, for the false-refusal rate.")
     max_new_tokens: int = arg(48, "Answer length.")
     seed: int = arg(0, "Seed of the suite (and of sampling, which is greedy).")
@@ -220,6 +224,10 @@ def redteam(cfg: RedteamConfig, model=None, moderation=None, detector=None) -> d
                               moderation, detector)
     kb, judge = _knowledge_and_judge(cfg.world, cfg.seed)
     suite = redteam_suite(kb, cfg.n_per_template, cfg.n_benign, cfg.seed)
+    if cfg.attacks:
+        from kaizen.safety.attack_file import read_attacks
+
+        suite = read_attacks(cfg.attacks, kb, cfg.n_per_template, cfg.seed) + [a for a in suite if a.kind == "benign"]
     opened = model is None
     if opened:
         if not cfg.target:
@@ -234,7 +242,8 @@ def redteam(cfg: RedteamConfig, model=None, moderation=None, detector=None) -> d
     finally:
         if opened:
             model.close()
-    report = {"target": cfg.target, "settings": list(cfg.settings), "table": summarise(results),
+    report = {"target": cfg.target, "attacks": cfg.attacks or "generated", "settings": list(cfg.settings),
+              "table": summarise(results),
               "cases": [r.__dict__ for r in results]}
     Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).write_text(json.dumps(report, indent=1))
