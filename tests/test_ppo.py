@@ -137,3 +137,27 @@ def test_padding_free_passes_keep_the_numbers(ppo_setup, tiny_model_factory, tmp
             assert abs(a[f"ppo/{key}"] - b[f"ppo/{key}"]) < 1e-4, (key, a[f"ppo/{key}"], b[f"ppo/{key}"])
     for k in w_a:
         torch.testing.assert_close(w_a[k], w_b[k], rtol=0, atol=1e-4)
+
+
+def test_generation_logprobs_are_the_old_logprobs_in_fp32(ppo_setup, tiny_model_factory, tmp_path):
+    """fp32: the log-probs generation returns equal a packed and a padded pass (1e-5), so PPO skips that pass;
+    under bf16 autocast the training passes round differently and PPO recomputes them."""
+    from kaizen.generation import chat_prompt, generate
+    from kaizen.ppo import PPOTrainer
+    from kaizen.ppo_rollout import build_rollout
+
+    root, rm = ppo_setup
+    trainer = PPOTrainer(_cfg(root, rm, tiny_model_factory("llama"), tmp_path / "ppo", ptx_coef=0.0))
+    assert trainer.reuse_logprobs
+    texts = [chat_prompt(trainer.tokenizer, p) for p in trainer.prompts_for(0)]
+    gens = generate(trainer.policy, trainer.tokenizer, texts, trainer.params, batch_size=len(texts), seed=3)
+    r = build_rollout(gens, trainer.tokenizer.pad_token_id)
+    assert r.mask.sum() > r.size  # answers of several tokens
+    for padding_free in (True, False):
+        trainer.padding_free = padding_free
+        recomputed, _, _ = trainer._rollout_passes(r)
+        diff = (recomputed - r.logprobs).abs().masked_fill(~r.mask, 0)
+        assert diff.max() < 1e-5, diff.max()
+        assert torch.equal(r.logprobs.masked_fill(~r.mask, 0), r.logprobs)
+    bf16 = PPOTrainer(_cfg(root, rm, tiny_model_factory("llama"), tmp_path / "bf16", ptx_coef=0.0, precision="bf16"))
+    assert not bf16.reuse_logprobs

@@ -11,8 +11,10 @@ Each iteration: sample answers to a batch of prompts (KV cache) -> score them wi
 (answers that never end are penalised) -> per-token rewards -β·KL with the score at the last
 token -> GAE -> several epochs of clipped policy and value updates on minibatches, each adding
 γ_ptx · NLL on a pretraining batch. The policy starts from SFT, the frozen reference is SFT, the
-value model starts from the RM. Checkpoints every ``save_every`` iterations; a killed run
-resumes on the same prompts. Generation vs training time is logged every iteration.
+value model starts from the RM. In fp32 the old log-probs are the ones generation sampled with
+(no second policy pass); under mixed precision they are recomputed. Checkpoints every
+``save_every`` iterations; a killed run resumes on the same prompts. Generation vs training
+time is logged every iteration.
 
 ``--algo grpo | rloo`` replace the value model and GAE by a baseline from the other answers:
 each prompt is sampled ``group_size`` times and an answer's advantage is its score against its
@@ -206,7 +208,8 @@ class PPOTrainer:
         self.prompts = self._load_prompts()
         self.ptx_blocks = self._load_ptx() if cfg.ptx_coef > 0 else []
         self.params = SamplingParams(cfg.max_new_tokens, cfg.temperature, cfg.top_p)
-        self.padding_free, self._packing_checked = cfg.padding_free, False
+        self.padding_free, self._passes_checked = cfg.padding_free, False
+        self.reuse_logprobs = self._generation_numerics()  # the old log-probs: generation's, not a second pass
 
     def _load_prompts(self):
         convs = [c for src in self.cfg.prompts for c in load_records(src, "prompt")]
@@ -259,8 +262,8 @@ class PPOTrainer:
         return token_values(self.value, ids, att)[:, :-1]
 
     @no_grad
-    def _rollout_passes(self, r: Rollout):
-        """Old log-probs, reference log-probs and values of the whole rollout, ``[B, L-1]`` each.
+    def _rollout_passes(self, r: Rollout, policy: bool = True):
+        """Old log-probs (None unless ``policy``), reference log-probs and values of the whole rollout, ``[B, L-1]`` each.
 
         Under the training autocast, so that the first update's ratio π/π_old is 1 in bf16 too.
         Packed passes go ``minibatch_size`` rows at a time: a packed row attends over the block's
@@ -271,7 +274,8 @@ class PPOTrainer:
         with self.acc.autocast():
             for s in range(0, r.size, chunk):
                 idx = torch.arange(s, min(s + chunk, r.size), device=r.input_ids.device)
-                old_lp.append(self._logprobs(self.policy, r, idx)[0])
+                if policy:
+                    old_lp.append(self._logprobs(self.policy, r, idx)[0])
                 if self.ref is not None:
                     ref_lp.append(self._logprobs(self.ref, r, idx)[0])
                 else:
@@ -279,18 +283,38 @@ class PPOTrainer:
                         ref_lp.append(self._logprobs(self.policy, r, idx)[0])
                 values.append(self._values(r, idx))
         old_values = torch.cat(values) if self.value is not None else None
-        return torch.cat(old_lp), torch.cat(ref_lp), old_values
+        return torch.cat(old_lp) if policy else None, torch.cat(ref_lp), old_values
 
-    def _check_packing(self, r: Rollout, old_lp: torch.Tensor) -> None:
-        """Once: a packed pass must give the padded pass's log-probs, else this model mixes rows."""
-        self._packing_checked = True
+    def _generation_numerics(self) -> bool:
+        """Whether generation's log-probs are the ones a pass here would compute: both fp32 with no autocast.
+
+        Under bf16 / fp16 autocast the training passes round differently from the cached decode
+        (which runs outside autocast), and the first update's ratio π/π_old must be 1 in the
+        training numerics: there the old log-probs are recomputed. A model whose cached decode
+        attends differently from a full pass (sliding windows past their width, say) is caught
+        by the check in ``_check_passes``.
+        """
+        return self.acc.mixed_precision == "no" and all(p.dtype == torch.float32 for p in self.policy.parameters())
+
+    def _check_passes(self, r: Rollout) -> None:
+        """Once, on the first rollout's first rows, against a padded pass: packed passes must give its log-probs
+        (else this model mixes packed rows), and so must generation's (else they are recomputed)."""
+        self._passes_checked = True
         idx = torch.arange(min(4, r.size), device=r.input_ids.device)
+        mask = r.mask[idx]
         with torch.no_grad(), self.acc.autocast():
             padded = self._logprobs(self.policy, r, idx, padding_free=False)[0]
-        if not matches_padded(padded, old_lp[idx], r.mask[idx], tol=1e-3 if self.acc.mixed_precision == "no" else 5e-2):
-            print(f"ppo: packed forward passes disagree with padded ones for {type(self.acc.unwrap_model(self.policy)).__name__} "
+            packed = self._logprobs(self.policy, r, idx, padding_free=True)[0] if self.padding_free else None
+        name = type(self.acc.unwrap_model(self.policy)).__name__
+        if packed is not None and not matches_padded(padded, packed, mask,
+                                                     tol=1e-3 if self.acc.mixed_precision == "no" else 5e-2):
+            print(f"ppo: packed forward passes disagree with padded ones for {name} "
                   "(its attention ignores position_ids?): using padded passes")
             self.padding_free = False
+        # 1e-4: fp32 rounding between the cached decode and a full pass is ~1e-6 (tests/test_generation.py).
+        if self.reuse_logprobs and not matches_padded(padded, r.logprobs[idx], mask, tol=1e-4):
+            print(f"ppo: the log-probs generation returned for {name} disagree with a forward pass: recomputing them")
+            self.reuse_logprobs = False
 
     # ----- one iteration ----------------------------------------------------------------------
     def iteration(self, it: int) -> dict[str, float]:
@@ -309,11 +333,13 @@ class PPOTrainer:
         scores = scores_raw if cfg.missing_eos_penalty is None else apply_eos_penalty(
             scores_raw, r.ended, cfg.missing_eos_penalty)
         self.policy.eval()
-        old_lp, ref_lp, old_values = self._rollout_passes(r)
-        if self.padding_free and not self._packing_checked:
-            self._check_packing(r, old_lp)
-            if not self.padding_free:
-                old_lp, ref_lp, old_values = self._rollout_passes(r)
+        if r.logprobs is None:
+            self.reuse_logprobs = False
+        if not self._passes_checked:
+            self._check_passes(r)
+        old_lp, ref_lp, old_values = self._rollout_passes(r, policy=not self.reuse_logprobs)
+        if self.reuse_logprobs:
+            old_lp = r.logprobs
         rewards, kl = kl_penalty_rewards(scores, old_lp, ref_lp, r.mask, self.kl_ctl.value, cfg.kl_estimator)
         returns = None
         if cfg.algo == "ppo":

@@ -22,6 +22,7 @@ class Rollout:
     attention_mask: torch.Tensor  # [B, L]
     mask: torch.Tensor  # [B, L-1] bool: response tokens, shifted frame
     ended: torch.Tensor  # [B] bool: the answer stopped by itself
+    logprobs: torch.Tensor | None = None  # [B, L-1] fp32 log π(token j+1) as generation sampled it, 0 off the mask
 
     @property
     def size(self) -> int:
@@ -33,10 +34,15 @@ def build_rollout(gens: Sequence[Generation], pad_id: int, device: torch.device 
     ids = torch.full((len(gens), width), pad_id, dtype=torch.long)
     att = torch.zeros((len(gens), width), dtype=torch.long)
     mask = torch.zeros((len(gens), width - 1), dtype=torch.bool)
+    with_logprobs = all(g.logprobs is not None for g in gens)
+    logprobs = torch.zeros((len(gens), width - 1), dtype=torch.float32) if with_logprobs else None
     for b, g in enumerate(gens):
         p, r = len(g.prompt_ids), len(g.response_ids)
         ids[b, : p + r] = torch.tensor(g.prompt_ids + g.response_ids)
         att[b, : p + r] = 1
         mask[b, p - 1: p + r - 1] = True
+        if with_logprobs:
+            logprobs[b, p - 1: p + r - 1] = torch.tensor(g.logprobs, dtype=torch.float32)
     ended = torch.tensor([g.ended for g in gens], dtype=torch.bool)
-    return Rollout(ids.to(device), att.to(device), mask.to(device), ended.to(device))
+    return Rollout(ids.to(device), att.to(device), mask.to(device), ended.to(device),
+                   logprobs.to(device) if with_logprobs else None)

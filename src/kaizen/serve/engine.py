@@ -8,7 +8,9 @@ A worker thread owns the model. Requests that arrive together are prefilled as o
 batch; then one forward per step decodes every running row with the KV cache. New requests
 join the running batch at the next step (their prefill is merged into the cache), finished
 rows leave it, and a row whose consumer stopped iterating (client disconnected) is dropped at
-the next step. Each row keeps its own temperature, top-p and ``torch.Generator``.
+the next step. Each row keeps its own temperature, top-p and ``torch.Generator``. Prefill, the
+decode step and sampling are ``kaizen.models.decoding``'s, the core that training rollouts
+(``kaizen.generation``) also run on; what is this module's own is the scheduling around them.
 
 Why not transformers' built-in continuous batching (``generate_batch`` /
 ``init_continuous_batching``)? It runs on CPU, but it has no per-request seed or top
@@ -30,10 +32,11 @@ import torch
 import torch.nn.functional as F
 
 from kaizen.data.chat import ensure_chat_template, stop_token_ids
+from kaizen.models import decoding
+from kaizen.models.decoding import GREEDY_BELOW  # noqa: F401 (re-exported: vllm_engine reads it here)
 
 
 SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes 64 bits; non-negative 63 is the range every engine accepts
-GREEDY_BELOW = 1e-5  # a temperature under this is greedy: logits / 1e-300 overflow to NaN (vLLM's _SAMPLING_EPS)
 
 
 @dataclass(frozen=True)
@@ -276,33 +279,21 @@ class TransformersEngine:
         return rows, cache, mask
 
     def _prefill(self, reqs: list[_Request]):
-        width = max(len(q.prompt_ids) for q in reqs)
-        ids = torch.full((len(reqs), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(reqs), width), dtype=torch.long)
-        for i, q in enumerate(reqs):
-            ids[i, width - len(q.prompt_ids):] = torch.tensor(q.prompt_ids)
-            mask[i, width - len(q.prompt_ids):] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        from transformers import DynamicCache
-
-        cache = DynamicCache(config=self.model.config)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                         past_key_values=cache, use_cache=True, logits_to_keep=1)
+        ids, mask = decoding.left_pad([q.prompt_ids for q in reqs], self.pad_id, self.device)
+        logits, cache = decoding.prefill(self.model, ids, mask)
         self.steps += 1
         rows = []
         for q in reqs:
             gen = torch.Generator(device=self.device)
             gen.manual_seed(q.params.seed if q.params.seed is not None else secrets.randbits(63))
             rows.append(_Row(q, gen, TextStream(self.tokenizer, q.params.stop)))
-        return rows, out.past_key_values, mask, out.logits[:, -1, :].float()
+        return rows, cache, mask, logits
 
     def _decode(self, rows: list[_Row], cache, mask):
-        ids = torch.tensor([[r.next_token] for r in rows], device=self.device)
-        mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=mask.sum(-1, keepdim=True) - 1,
-                         past_key_values=cache, use_cache=True)
+        tokens = torch.tensor([r.next_token for r in rows], device=self.device)
+        logits, mask = decoding.decode_step(self.model, tokens, cache, mask)
         self.steps += 1
-        return out.logits[:, -1, :].float(), mask
+        return logits, mask
 
     def _advance(self, rows: list[_Row], logits: torch.Tensor) -> None:
         """Sample one token per row from ``logits`` [B, V] and tell each request what happened.
@@ -363,21 +354,8 @@ def _penalize(logits: torch.Tensor, seen: list[int], penalty: float) -> torch.Te
 
 
 def _sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator, top_k: int = 0) -> int:
-    """One token from a [V] row of logits: greedy at temperature 0, else temperature, top-k, then nucleus (top-p)."""
-    if temperature < GREEDY_BELOW:
-        return int(logits.argmax())
-    if 0 < top_k < logits.shape[-1]:
-        cut = logits.topk(top_k).values[-1]
-        logits = logits.masked_fill(logits < cut, float("-inf"))
-    probs = torch.softmax(logits / temperature, dim=-1)
-    if not bool(torch.isfinite(probs).all()):
-        raise ValueError(f"sampling at temperature {temperature} gave non-finite probabilities")
-    if top_p < 1.0:
-        sorted_p, order = probs.sort(descending=True)
-        outside = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest set whose mass reaches top_p
-        sorted_p[outside] = 0
-        probs = torch.zeros_like(probs).scatter(0, order, sorted_p)
-    return int(torch.multinomial(probs, 1, generator=gen))
+    """One token from a [V] row of logits: the shared sampler (``decoding.sample``) on a batch of one."""
+    return int(decoding.sample(logits[None], temperature, top_p, top_k, generator=gen)[0])
 
 
 def _merge(cache, mask, new_cache, new_mask):
