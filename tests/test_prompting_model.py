@@ -60,7 +60,7 @@ def test_reasoning_model_trains_end_to_end_and_the_demo_section_uses_it(rworld, 
                                 demo_scale=1, sft_epochs=1, sft_batch_size=32)
     sizes = {"arithmetic": 2, "multihop": 2, "lookup": 2, "chat": 2}
     report = demo_section(tmp_path / "prompting", rworld, chat, chat, seed=0, sizes=sizes, scaling=(1, 2),
-                          max_tokens=8, model_config=tiny)
+                          max_tokens=8, reasoning_model="train", model_config=tiny)
     model_dir = tmp_path / "prompting" / "model" / "sft" / "model"
     assert report["model"] == {"chat": str(chat), "reasoning": str(model_dir), "trained": report["model"]["trained"]}
     trained = report["model"]["trained"]

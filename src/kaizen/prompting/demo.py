@@ -3,15 +3,13 @@
     from kaizen.prompting.demo import demo_section
     results["prompting"] = demo_section(out / "prompting", out / "world", sft_model, rm_model, seed)
 
-Two models are prompted. The reasoning families (arithmetic, multihop, lookup) go to a reasoning
-model that the section trains from the world (``reasoning_model="train"``, under
-``OUT/model``; ``kaizen.prompting.reasoning_model``: digit tokens, the arithmetic corpus, SFT on
-the formats): the demo's chat model, 2M parameters that must also learn the world and the chat
-format in a few CPU minutes, cannot copy a number from its context, so no strategy helps it
-(docs/prompting.md). ``chat`` goes to ``sft_model``, the model the reward model was trained to
-rank, so best-of-N measures that RM. ``reasoning_model`` may also be a model directory, or None
-to prompt ``sft_model`` on everything (it must then have been trained on
-``world/sft_reasoning.jsonl``). Writes ``OUT/results.json``, ``results.md``, ``scaling.png``,
+By default ``sft_model`` answers every family (it must have been trained on
+``world/sft_reasoning.jsonl``). ``reasoning_model="train"`` (opt-in) trains a separate reasoning
+model from the world under ``OUT/model`` (``kaizen.prompting.reasoning_model``: digit tokens, the
+arithmetic corpus, SFT on the formats) and sends the reasoning families to it, or pass a model
+directory; ``chat`` always goes to ``sft_model``, the model the reward model was trained to rank.
+Measured on seed 0 the trained reasoning model does not pass the checks yet (docs/prompting.md),
+so it is off by default. Writes ``OUT/results.json``, ``results.md``, ``scaling.png``,
 ``samples.jsonl``; returns the report with ``model`` (which model answered which family) and the
 issue's checks (each: the better strategy's 95% CI lower end above the other's mean).
 """
@@ -57,7 +55,7 @@ def checks(report: dict) -> dict:
 
 def demo_section(out_dir, world_dir, sft_model, reward_model, seed: int = 0, sizes: dict | None = None,
                  scaling: tuple[int, ...] = (1, 2, 4, 8, 16), max_tokens: int = 96,
-                 reasoning_model: str | Path | None = "train", model_config: ReasoningModelConfig | None = None) -> dict:
+                 reasoning_model: str | Path | None = None, model_config: ReasoningModelConfig | None = None) -> dict:
     from kaizen.prompting.evaluate import build_toolkit, load_tasks, run_plan
     from kaizen.prompting.sampler import HFSampler
     from kaizen.world.reasoning import ReasoningConfig, build_reasoning
