@@ -50,7 +50,9 @@ def test_demo_section(rworld, tiny_model_factory, tmp_path):
 
     model = tiny_model_factory("llama")
     sizes = {"arithmetic": 2, "multihop": 2, "lookup": 2, "chat": 2}
-    report = demo_section(tmp_path / "prompting", rworld, model, model, seed=0, sizes=sizes, scaling=(1, 2), max_tokens=12)
+    report = demo_section(tmp_path / "prompting", rworld, model, model, seed=0, sizes=sizes, scaling=(1, 2), max_tokens=12,
+                          reasoning_model=None)  # one model for every family (tests/test_prompting_model.py trains one)
+    assert report["model"] == {"chat": str(model), "reasoning": str(model)}
     assert {"zero_shot", "cot", "self_consistency@8", "react", "best_of_n@8", "generated_knowledge"} <= set(report["strategies"])
     for key in ("accuracy", "ci95", "tokens", "seconds"):
         assert key in report["strategies"]["react"]["lookup"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -193,8 +193,13 @@ def _brief(r: StrategyResult) -> dict:
 
 
 def run_plan(plan: dict[str, Sequence[str]], sampler: Sampler, tasks: dict[str, Task], toolkit: Toolkit,
-             scaling: Sequence[int], out_dir: Path, max_tokens: int | None = None) -> dict:
-    """Evaluate ``plan`` (strategy spec -> families) and write the report; returns it as a dict."""
+             scaling: Sequence[int], out_dir: Path, max_tokens: int | None = None,
+             family_samplers: Mapping[str, Sampler] | None = None) -> dict:
+    """Evaluate ``plan`` (strategy spec -> families) and write the report; returns it as a dict.
+
+    ``family_samplers`` prompts another model on some families (the demo: a reasoning model on the
+    reasoning tasks, the chat model its reward model was trained for on ``chat``)."""
+    family_samplers = family_samplers or {}
     out_dir.mkdir(parents=True, exist_ok=True)
     table: dict[str, dict[str, dict]] = {}
     curves: dict[str, dict[str, dict[int, float]]] = {}
@@ -204,7 +209,7 @@ def run_plan(plan: dict[str, Sequence[str]], sampler: Sampler, tasks: dict[str, 
         if max_tokens and spec.max_tokens is None:
             spec = replace(spec, max_tokens=max_tokens)
         for family in families:
-            cell, curve = evaluate_strategy(spec, sampler, tasks[family], toolkit, scaling)
+            cell, curve = evaluate_strategy(spec, family_samplers.get(family, sampler), tasks[family], toolkit, scaling)
             table.setdefault(spec.label, {})[family] = cell.summary()
             if curve:
                 curves.setdefault(spec.strategy, {})[family] = curve

@@ -24,7 +24,7 @@ import json
 import random
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kaizen.config import arg, from_dict, parse_config, to_dict
@@ -151,6 +151,52 @@ def _chain(kb, chain, split, rng):
     return getattr(T, template)(kb, kb.get(person), attr, split, rng)
 
 
+def demonstrate(writer: T.Demonstrator, items: list[PromptItem], cfg: ReasoningConfig,
+                rng: random.Random) -> tuple[list[dict], Counter]:
+    """SFT rows ``{"id", "format", "messages"}`` for ``items``, formats drawn by the config's shares."""
+    formats = {"arithmetic": _formats(cfg.formats_arithmetic), "multihop": _formats(cfg.formats_multihop),
+               "lookup": _formats(cfg.formats_lookup)}
+    rows, made = [], Counter()
+    for item in items:
+        options = dict(formats[item.task])
+        for _ in range(cfg.demos_multihop if item.task == "multihop" else 1):
+            names, weights = zip(*options.items())
+            fmt = rng.choices(names, weights)[0]
+            options.pop(fmt) if len(options) > 1 else None
+            if fmt == "knowledge" and item.meta["template"] == "job_town":
+                fmt = "cot"
+            convs = getattr(writer, fmt)(item) if fmt != "react" else writer.react(item)
+            if convs is None:  # no search query finds the fact: demonstrate step by step instead
+                fmt, convs = "cot", writer.cot(item)
+            for j, conv in enumerate(convs):
+                rows.append({"id": f"{item.id}-{fmt}{j}", "format": fmt, "messages": conv})
+            made[f"{item.task}:{fmt}"] += 1
+    return rows, made
+
+
+def more_demonstrations(world: str | Path, scale: int) -> list[dict]:
+    """``scale`` times as many train items as ``world``'s reasoning files have, demonstrated the same way.
+
+    For a model that trains on the formats alone (``kaizen.prompting.reasoning_model``). The items
+    are drawn from the same train split of combinations, pairs, chains and prices, so no held-out
+    prompt is among them (checked here); the world's files are not touched."""
+    from kaizen.prompting.tools import DocumentStore
+
+    world = Path(world)
+    tasks = ReasoningTasks(world)
+    cfg, seed = tasks.config, int(json.loads((world / "reasoning.json").read_text())["seed"])
+    kb = KnowledgeBase.from_dict(json.loads((world / "world.json").read_text())["entities"])
+    bigger = replace(cfg, train_arithmetic=cfg.train_arithmetic * scale, train_multihop=cfg.train_multihop * scale,
+                     train_lookup=cfg.train_lookup * scale)
+    items = make_items(kb, tasks.ledger, bigger, seed)["train"]
+    held = {conversation_key(p.messages) for p in tasks.prompts("heldout")}
+    if any(conversation_key(p.messages) in held for p in items):
+        raise AssertionError("a held-out reasoning prompt among the train items: the splits are broken")
+    store = DocumentStore.from_files(tasks.store_files())
+    rows, _ = demonstrate(T.Demonstrator(kb, tasks.ledger, store.search), items, bigger, _rng(seed, f"formats:x{scale}"))
+    return rows
+
+
 def build_reasoning(cfg: ReasoningConfig) -> Path:
     """Write the reasoning files into ``cfg.world`` and return it."""
     from kaizen.prompting.tools import DocumentStore
@@ -166,25 +212,7 @@ def build_reasoning(cfg: ReasoningConfig) -> Path:
         cfg.corpus_docs, sorted(T.GOODS.values()), T.DAYS, cfg.max_quantity, cfg.max_price, _rng(seed, "corpus")))
     items = make_items(kb, ledger, cfg, seed)
     store = DocumentStore.from_files([world / f for f in STORE_FILES])
-    writer = T.Demonstrator(kb, ledger, store.search)
-    formats = {"arithmetic": _formats(cfg.formats_arithmetic), "multihop": _formats(cfg.formats_multihop),
-               "lookup": _formats(cfg.formats_lookup)}
-    rows, made = [], Counter()
-    rng = _rng(seed, "formats")
-    for item in items["train"]:
-        options = dict(formats[item.task])
-        for _ in range(cfg.demos_multihop if item.task == "multihop" else 1):
-            names, weights = zip(*options.items())
-            fmt = rng.choices(names, weights)[0]
-            options.pop(fmt) if len(options) > 1 else None
-            if fmt == "knowledge" and item.meta["template"] == "job_town":
-                fmt = "cot"
-            convs = getattr(writer, fmt)(item) if fmt != "react" else writer.react(item)
-            if convs is None:  # no search query finds the fact: demonstrate step by step instead
-                fmt, convs = "cot", writer.cot(item)
-            for j, conv in enumerate(convs):
-                rows.append({"id": f"{item.id}-{fmt}{j}", "format": fmt, "messages": conv})
-            made[f"{item.task}:{fmt}"] += 1
+    rows, made = demonstrate(T.Demonstrator(kb, ledger, store.search), items["train"], cfg, _rng(seed, "formats"))
     for split, its in items.items():
         write_jsonl(world / f"prompts_reasoning_{split}.jsonl", (p.to_dict() for p in its))
     write_jsonl(world / "sft_reasoning.jsonl", rows)
