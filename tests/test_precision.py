@@ -91,12 +91,9 @@ def test_explicit_precision_is_kept(fake_clock):
     assert fake_clock["probes"] == 0
 
 
-def test_real_probe_is_short_and_positive():
-    import time
-
-    start = time.perf_counter()
+def test_real_probe_measures_both_precisions():
+    # No wall-clock bound here: durations belong in bench/, and this CPU's speed varies with load.
     seconds = precision.probe_seconds(repeats=1)
-    assert time.perf_counter() - start < 5  # ~0.5 s on the 2-core CI machine
     assert set(seconds) == {"fp32", "bf16"} and all(s > 0 for s in seconds.values())
 
 
