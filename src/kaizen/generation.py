@@ -61,7 +61,7 @@ def generate(model, tokenizer, prompts: Sequence[str], params: SamplingParams, b
     out: list[Generation] = []
     for s in range(0, len(prompts), batch_size):
         chunk = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts[s:s + batch_size]]
-        tokens, logprobs = _decode(model, chunk, pad_id, stops, params.max_new_tokens, temperature, params.top_p)
+        tokens, logprobs = _decode(model, chunk, device, pad_id, stops, params.max_new_tokens, temperature, params.top_p)
         for row, lps, prompt_ids in zip(tokens.tolist(), logprobs.tolist(), chunk):
             response, ended = _cut_at_stop(row, stops)
             text = tokenizer.decode(response, skip_special_tokens=True)
@@ -74,14 +74,14 @@ def generate(model, tokenizer, prompts: Sequence[str], params: SamplingParams, b
     return out
 
 
-def _decode(model, prompts: list[list[int]], pad_id: int, stops: list[int], max_new_tokens: int, temperature: float,
+def _decode(model, prompts: list[list[int]], device, pad_id: int, stops: list[int], max_new_tokens: int, temperature: float,
             top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``(tokens [B, T], their log-probs [B, T])`` for T <= max_new_tokens steps, until every row has stopped.
 
     Every row draws at every step, finished or not, in one ``multinomial`` over the batch: the
     global generator advances as under ``generate``, so a seed gives the same answers as before.
     """
-    ids, mask = decoding.left_pad(prompts, pad_id, next(model.parameters()).device)
+    ids, mask = decoding.left_pad(prompts, pad_id, device)
     stop_set = torch.tensor(stops, device=ids.device)
     done = torch.zeros(len(prompts), dtype=torch.bool, device=ids.device)
     logits, cache = decoding.prefill(model, ids, mask)

@@ -11,9 +11,10 @@ import pytest
 from kaizen.data.errors import DataError
 from kaizen.safety import attacks
 from kaizen.safety.attack_file import PLACEHOLDER, read_attacks
+from kaizen.safety.demo import OUTSIDE_ATTACKS
 from kaizen.world.knowledge import KnowledgeBase
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "outside_attacks.jsonl"
+EXAMPLE = OUTSIDE_ATTACKS
 
 
 @pytest.fixture(scope="module")

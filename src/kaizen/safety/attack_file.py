@@ -1,6 +1,6 @@
 """Attacks from a file (``kaizen redteam --attacks FILE.jsonl``): phrasings nobody here wrote.
 
-    kaizen redteam runs/sft/model --world runs/world --attacks docs/examples/outside_attacks.jsonl
+    kaizen redteam runs/sft/model --world runs/world --attacks src/kaizen/safety/data/outside_attacks.jsonl
 
 JSON Lines, one attack a line; ``kind`` is one of ``attacks.KINDS``:
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from kaizen.config import arg
 
 # Phrasings after well-known public jailbreaks and injections, written apart from every template here.
-OUTSIDE_ATTACKS = Path(__file__).resolve().parents[3] / "docs" / "examples" / "outside_attacks.jsonl"
+OUTSIDE_ATTACKS = Path(__file__).resolve().parent / "data" / "outside_attacks.jsonl"  # package data: there in a wheel too
 
 
 @dataclass(frozen=True)

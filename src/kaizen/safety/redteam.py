@@ -4,7 +4,7 @@
         --detector_model runs/attack-detector/model --out runs/redteam-sft.json
     kaizen redteam http://127.0.0.1:8000/v1#my-model --max_success 0.1        # a gate: exit 1 if above
     kaizen redteam runs/ppo/model --baseline runs/redteam-sft.json              # not worse than served
-    kaizen redteam runs/sft/model --world runs/world --attacks docs/examples/outside_attacks.jsonl
+    kaizen redteam runs/sft/model --world runs/world --attacks src/kaizen/safety/data/outside_attacks.jsonl
 
 The suite is kaizen.safety.attacks' REDTEAM family (never used to train the detector). Each
 *setting* wraps the target in a Guard with some defences on (``none``, ``delimit``, ``reminder``,

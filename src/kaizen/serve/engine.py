@@ -33,7 +33,6 @@ import torch.nn.functional as F
 
 from kaizen.data.chat import ensure_chat_template, stop_token_ids
 from kaizen.models import decoding
-from kaizen.models.decoding import GREEDY_BELOW  # noqa: F401 (re-exported: vllm_engine reads it here)
 
 
 SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes 64 bits; non-negative 63 is the range every engine accepts

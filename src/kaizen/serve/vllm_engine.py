@@ -13,7 +13,8 @@ import secrets
 from collections.abc import AsyncIterator
 
 from kaizen.data.chat import ensure_chat_template, stop_token_ids
-from kaizen.serve.engine import GREEDY_BELOW, SamplingParams, TokenEvent, check_prompt_ids
+from kaizen.models.decoding import GREEDY_BELOW
+from kaizen.serve.engine import SamplingParams, TokenEvent, check_prompt_ids
 
 
 class VLLMEngine:
