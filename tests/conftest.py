@@ -81,3 +81,15 @@ from transformers.utils import logging as _hf_logging  # noqa: E402
 
 _hf_logging.set_verbosity_error()
 _hf_logging.disable_progress_bar()
+
+
+def reasoning_world(small_world: Path, tmp_path_factory, name: str, **sizes) -> Path:
+    """A copy of ``small_world`` with the reasoning world's files added at ``sizes`` (ReasoningConfig fields)."""
+    import shutil
+
+    from kaizen.world.reasoning import ReasoningConfig, build_reasoning
+
+    d = tmp_path_factory.mktemp(name) / "world"
+    shutil.copytree(small_world, d)
+    build_reasoning(ReasoningConfig(world=str(d), **sizes))
+    return d

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
+from conftest import reasoning_world
 
-from kaizen.world.reasoning import ReasoningConfig, build_reasoning
 
 SMALL = dict(train_arithmetic=30, train_multihop=20, train_lookup=20, heldout_arithmetic=12, heldout_multihop=10,
              heldout_lookup=10)
@@ -15,10 +14,7 @@ SMALL = dict(train_arithmetic=30, train_multihop=20, train_lookup=20, heldout_ar
 
 @pytest.fixture(scope="module")
 def rworld(small_world, tmp_path_factory):
-    d = tmp_path_factory.mktemp("evalworld") / "world"
-    shutil.copytree(small_world, d)
-    build_reasoning(ReasoningConfig(world=str(d), **SMALL))
-    return d
+    return reasoning_world(small_world, tmp_path_factory, "evalworld", **SMALL)
 
 
 @pytest.mark.slow

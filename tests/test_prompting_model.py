@@ -4,12 +4,12 @@ held-out prompt), and the pretrain -> SFT chain end to end on a tiny model."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
+from conftest import reasoning_world
 
 from kaizen.models.tokenizer import train_bpe_tokenizer
-from kaizen.world.reasoning import ReasoningConfig, ReasoningTasks, build_reasoning
+from kaizen.world.reasoning import ReasoningTasks
 from kaizen.world.reasoning.build import more_demonstrations
 
 SMALL = dict(train_arithmetic=30, train_multihop=20, train_lookup=20, heldout_arithmetic=12, heldout_multihop=10,
@@ -19,10 +19,7 @@ TEXTS = ["4 bells cost 4 x 6 = 24 coins.", "24 and 18 make 42.", "The market in 
 
 @pytest.fixture(scope="module")
 def rworld(small_world, tmp_path_factory):
-    d = tmp_path_factory.mktemp("modelworld") / "world"
-    shutil.copytree(small_world, d)
-    build_reasoning(ReasoningConfig(world=str(d), **SMALL))
-    return d
+    return reasoning_world(small_world, tmp_path_factory, "modelworld", **SMALL)
 
 
 def test_split_digits_gives_one_token_per_digit_and_the_default_is_unchanged():
