@@ -76,3 +76,15 @@ def apply_adapter(model, settings: AdapterSettings, task: str = "CAUSAL_LM"):
         config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
                             target_modules="all-linear", task_type=task)
     return get_peft_model(model, config)
+
+
+def virtual_tokens(model) -> int:
+    """How many virtual tokens a peft prompt-tuned ``model`` prepends to every input (0: none).
+
+    Such a model drops ``position_ids`` and returns logits for the virtual tokens too, so packed
+    passes and KV-cache decoding must treat it apart (``kaizen.dpo``, ``kaizen.models.decoding``).
+    """
+    config = getattr(model, "active_peft_config", None)  # a plain transformers model has none
+    if config is None or config.peft_type != "PROMPT_TUNING":
+        return 0
+    return config.num_virtual_tokens
