@@ -74,9 +74,9 @@ class DPOConfig:
     lora_r: int = arg(0, "LoRA rank (0: full fine-tuning). The reference is then the base with adapters disabled; "
                          "the merged model is saved to OUT/model, the adapter to OUT/adapter.")
     lora_alpha: int = arg(32, "LoRA scaling alpha.")
+    # The reference is then the base with the virtual tokens off (see reference_fn), as with LoRA.
     prompt_tuning_tokens: int = arg(0, "Prompt tuning instead (0: off): train only this many virtual token "
-                                       "embeddings; OUT/model is then a peft adapter on the frozen base, which "
-                                       "is also the reference.")
+                                       "embeddings; OUT/model is then a peft adapter on the frozen base.")
     load_in_4bit: bool = arg(False, "QLoRA: the frozen base in 4-bit NF4 under the LoRA adapters (bitsandbytes, "
                                     "CUDA only; needs lora_r > 0).")
     precompute_ref: bool = arg(True, "Compute reference log-probs once before training instead of every step "
