@@ -263,10 +263,10 @@ def test_prompt_tuning_trains_virtual_tokens_against_the_base(precompute_ref, ti
     assert first["train/logps/rejected"] - first["train/rewards/rejected"] / 0.1 == pytest.approx(
         ref_rejected.mean().item(), abs=1e-3)
 
+    # Only the virtual tokens trained: they are all the adapter holds (the base loads from model_dir).
+    saved = load_file(str(out / "adapter_model.safetensors"))
+    assert list(saved) == ["prompt_embeddings"] and saved["prompt_embeddings"].shape[0] == 4
     tuned = load_causal_lm(str(out)).eval()  # the adapter with its base, as later stages load it
-    before = load_file(str(model_dir / "model.safetensors"))
-    inner = tuned.get_base_model().state_dict()
-    assert all(torch.equal(before[k], inner[k]) for k in before if k in inner)  # only the virtual tokens trained
     with torch.no_grad():  # the padded pass a prompt-tuned policy takes equals each row alone behind its virtual tokens
         policy = sequence_logps(tuned, batch)
         for row, (e, answer) in enumerate([(e, e.chosen_ids) for e in examples[:2]]):

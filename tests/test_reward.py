@@ -254,11 +254,9 @@ def test_prompt_tuned_rm_reloads_with_the_scores_it_trained_to(tiny_model_factor
               if "train/loss" in l]
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
 
+    # Only the virtual tokens and the head trained: they are all the adapter holds (the base loads from model_dir).
+    assert set(load_file(str(out / "adapter_model.safetensors"))) == {"prompt_embeddings", "base_model.score.weight"}
     rm = load_reward_model(out, device="cpu")
-    before = load_file(str(model_dir / "model.safetensors"))
-    inner = rm.model.get_base_model().state_dict()
-    shared = [k for k in before if k in inner]
-    assert len(shared) >= len(before) - 1 and all(torch.equal(before[k], inner[k]) for k in shared)  # base frozen
     torch.manual_seed(0)  # the run's seed: the head's initial values
     head_init = load_scalar_model(str(model_dir)).score.weight
     assert not torch.equal(head_init, scalar_head(rm.model).modules_to_save["default"].weight)  # the head trained
