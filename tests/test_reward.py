@@ -293,6 +293,11 @@ def test_a_prompt_tuned_causal_lm_is_no_scalar_model(tiny_model_factory, tmp_pat
         .save_pretrained(tmp_path / "sft")
     with pytest.raises(ValueError, match="CAUSAL_LM peft adapter"):
         load_scalar_model(str(tmp_path / "sft"))
+    from kaizen.config import ConfigError
+    from kaizen.ppo import PPOConfig, check_config
+
+    with pytest.raises(ConfigError, match="'policy'.*peft adapter"):  # PPO would train a frozen copy
+        check_config(PPOConfig(policy=str(tmp_path / "sft"), prompts=["p.jsonl"], ptx_coef=0.0))
 
 
 def test_cli_flags(tmp_path):

@@ -12,8 +12,8 @@ micro-batch go through one forward (2B rows).
 
 The reference is the initial policy (or ``--ref_model``). By default its log-probs are computed
 once before training (TRL's ``precompute_ref_log_probs``), so no second model is kept; with LoRA
-or prompt tuning the reference is the base model with the adapters disabled. Metrics carry TRL's names
-(``rewards/accuracies``, ``rewards/margins``, ...). Training runs in the shared loop: gradient
+or prompt tuning the reference is the base model with the adapter disabled. Metrics carry TRL's
+names (``rewards/accuracies``, ``rewards/margins``, ...). Training runs in the shared loop: gradient
 accumulation normalised by pairs, bf16 where the GPU has it, checkpoints and exact resume.
 """
 
@@ -190,10 +190,10 @@ def sequence_logps(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     A prompt-tuned model takes the padded pass: peft drops the position ids that keep packed
     rows apart, and its virtual tokens belong in front of every row, not once per pack.
     """
-    answer = batch["labels"][:, 1:] != IGNORE_INDEX  # position j predicts token j+1
-    ids, att = batch["input_ids"], batch["attention_mask"]
     from accelerate.utils import extract_model_from_parallel
 
+    answer = batch["labels"][:, 1:] != IGNORE_INDEX  # position j predicts token j+1
+    ids, att = batch["input_ids"], batch["attention_mask"]
     if virtual_tokens(extract_model_from_parallel(model)):
         logits = model(input_ids=ids, attention_mask=att, use_cache=False).logits[:, -ids.shape[1]:-1]
         return token_logprobs(logits, ids[:, 1:]).masked_fill(~answer, 0.0).sum(dim=-1)

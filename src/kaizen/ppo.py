@@ -144,16 +144,16 @@ def check_config(cfg: PPOConfig) -> None:
     if cfg.ptx_coef > 0 and not cfg.ptx_data:
         raise ConfigError("config key 'ptx_data': PPO-ptx mixes in pretraining text: give --ptx_data FILE "
                           "(or --ptx_coef 0 for plain PPO)")
-    # A prompt-tuning adapter directory (kaizen sft / rm --prompt_tuning_tokens) loads frozen, and its
-    # forward drops the position ids that the packed passes here rely on: not a model PPO can train.
+    # An adapter directory without its base (what --prompt_tuning_tokens saves) loads frozen, and a
+    # prompt-tuned forward drops the position ids the packed passes rely on: not a model PPO trains.
     if is_adapter_dir(cfg.policy):
-        raise ConfigError(f"config key 'policy': {cfg.policy} is a prompt-tuning adapter; PPO trains a full "
-                          "policy (or LoRA on one): start from its base model")
+        raise ConfigError(f"config key 'policy': {cfg.policy} is a peft adapter without its base (prompt tuning); "
+                          "PPO trains a full policy or LoRA on one: start from its base model")
     if cfg.algo == "ppo" and is_adapter_dir(cfg.value_model or cfg.reward_model):
         key = "value_model" if cfg.value_model else "reward_model"
-        raise ConfigError(f"config key '{key}': the value model would start from a prompt-tuned RM, which PPO "
-                          "cannot train; give --value_model a full RM or its base, or use --algo grpo / rloo "
-                          "(no value model; the prompt-tuned RM still scores)")
+        raise ConfigError(f"config key '{key}': the value model would start from a peft adapter without its base "
+                          "(a prompt-tuned RM), which PPO cannot train; give --value_model a full RM or its base, "
+                          "or use --algo grpo / rloo (no value model; a prompt-tuned RM still scores)")
 
 
 def kl_placement(cfg: PPOConfig) -> str:

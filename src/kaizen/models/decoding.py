@@ -6,11 +6,12 @@
     logits, mask = decode_step(model, tokens, cache, mask)     # the next token's logits, the mask grown
 
 Prompts are left-padded so every row's next token sits in the same column; position ids count
-real tokens only, so a padded row sees the positions it would see alone. A prompt-tuned peft
-model's virtual tokens go in front of each row at prefill (the mask prefill returns covers them)
-and the steps run on its base model, so they are fed once, not again with every new token. ``generation.generate``
+real tokens only, so a padded row sees the positions it would see alone. ``generation.generate``
 (a batch in, answers out) and ``serve.engine.TransformersEngine`` (continuous batching) are both
 loops over these three functions, so their sampling and numerics cannot drift apart.
+
+A prompt-tuned peft model's virtual tokens go in front of each row at prefill (the mask prefill
+returns covers them) and the steps run on its base model: fed once, not again with every token.
 
 Sampling follows transformers' ``generate`` warpers in order (temperature, top-k, top-p, then one
 ``torch.multinomial`` over the batch): with the same generator state it draws the same tokens.
