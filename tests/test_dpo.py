@@ -279,13 +279,19 @@ def test_prompt_tuning_trains_virtual_tokens_against_the_base(precompute_ref, ti
     assert gens[0].response_ids
 
 
-def test_prompt_tuning_reference_is_the_same_precomputed_or_live(tiny_model_factory, pref_data, tmp_path):
+def test_prompt_tuning_is_the_same_precomputed_live_or_resumed(tiny_model_factory, pref_data, tmp_path):
     # Same seed, same virtual-token initialisation, same base reference: the same trained tokens.
     model_dir = tiny_model_factory("llama")
     runs = [run(_cfg(model_dir, pref_data, tmp_path / str(pre), prompt_tuning_tokens=4, lr=3e-2, max_steps=3,
                      eval_data=None, precompute_ref=pre)) for pre in (True, False)]
     a, b = (load_file(str(out / "adapter_model.safetensors"))["prompt_embeddings"] for out in runs)
     torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    # A killed prompt-tuning run resumes from its checkpoint to the same tokens.
+    cfg = _cfg(model_dir, pref_data, tmp_path / "killed", prompt_tuning_tokens=4, lr=3e-2, max_steps=3,
+               eval_data=None, save_every=2)
+    run(cfg, should_stop=lambda step: step == 2)
+    resumed = load_file(str(run(cfg) / "adapter_model.safetensors"))["prompt_embeddings"]
+    torch.testing.assert_close(resumed, a, rtol=0, atol=1e-6)
 
 
 def test_prompt_tuning_and_lora_together_are_refused(tmp_path):
