@@ -235,3 +235,68 @@ def test_lora_reference_is_the_untouched_base(precompute_ref, tiny_model_factory
         merged = AutoModelForCausalLM.from_pretrained(out)(input_ids=ids).logits
     assert not torch.allclose(tuned, base_logits)
     torch.testing.assert_close(merged, tuned, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("precompute_ref", [True, False])
+def test_prompt_tuning_trains_virtual_tokens_against_the_base(precompute_ref, tiny_model_factory, pref_data, tmp_path):
+    from kaizen.generation import SamplingParams, chat_prompt, generate
+
+    model_dir = tiny_model_factory("llama")
+    # One micro-batch of all 16 pairs: step 1's metrics cover exactly the pairs scored below.
+    out = run(_cfg(model_dir, pref_data, tmp_path / "pt", prompt_tuning_tokens=4, lr=3e-2, batch_size=16,
+                   eval_data=None, precompute_ref=precompute_ref))
+    assert (out / "adapter_config.json").exists() and not (out / "config.json").exists()
+    rows = _train_rows(tmp_path / "pt")
+    assert rows[-1]["train/loss"] < rows[0]["train/loss"] and rows[-1]["train/rewards/margins"] > 0
+
+    # The reference is the base model: step 1's implied reference log-probs (policy - reward / beta)
+    # equal the base's own. The loss there is not log 2: the initial virtual tokens already move the policy.
+    tok = load_tokenizer(str(model_dir))
+    base = load_causal_lm(str(model_dir)).eval()
+    examples, _ = tokenize_pairs(tok, load_pairs([str(pref_data)]), max_length=96, max_prompt_length=256)
+    batch = collate_pairs(examples, tok.pad_token_id)
+    with torch.no_grad():
+        ref_chosen, ref_rejected = sequence_logps(base, batch).chunk(2)
+    first = rows[0]
+    assert first["train/logps/chosen"] - first["train/rewards/chosen"] / 0.1 == pytest.approx(
+        ref_chosen.mean().item(), abs=1e-3)
+    assert first["train/logps/rejected"] - first["train/rewards/rejected"] / 0.1 == pytest.approx(
+        ref_rejected.mean().item(), abs=1e-3)
+
+    # Only the virtual tokens trained: they are all the adapter holds (the base loads from model_dir).
+    saved = load_file(str(out / "adapter_model.safetensors"))
+    assert list(saved) == ["prompt_embeddings"] and saved["prompt_embeddings"].shape[0] == 4
+    tuned = load_causal_lm(str(out)).eval()  # the adapter with its base, as later stages load it
+    with torch.no_grad():  # the padded pass a prompt-tuned policy takes equals each row alone behind its virtual tokens
+        policy = sequence_logps(tuned, batch)
+        for row, (e, answer) in enumerate([(e, e.chosen_ids) for e in examples[:2]]):
+            ids = torch.tensor([e.prompt_ids + answer])
+            logp = torch.log_softmax(tuned(input_ids=ids).logits[0, 4:].double(), -1)
+            hand = sum(logp[t - 1, ids[0, t]] for t in range(len(e.prompt_ids), ids.shape[1]))
+            assert policy[row].item() == pytest.approx(hand.item(), abs=1e-4)
+    gens = generate(tuned, tok, [chat_prompt(tok, [Message("user", "where is the blue lune ?")])],
+                    SamplingParams(8, greedy=True))
+    assert gens[0].response_ids
+
+
+def test_prompt_tuning_is_the_same_precomputed_live_or_resumed(tiny_model_factory, pref_data, tmp_path):
+    # Same seed, same virtual-token initialisation, same base reference: the same trained tokens.
+    model_dir = tiny_model_factory("llama")
+    runs = [run(_cfg(model_dir, pref_data, tmp_path / str(pre), prompt_tuning_tokens=4, lr=3e-2, max_steps=3,
+                     eval_data=None, precompute_ref=pre)) for pre in (True, False)]
+    a, b = (load_file(str(out / "adapter_model.safetensors"))["prompt_embeddings"] for out in runs)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    # A killed prompt-tuning run resumes from its checkpoint to the same tokens.
+    cfg = _cfg(model_dir, pref_data, tmp_path / "killed", prompt_tuning_tokens=4, lr=3e-2, max_steps=3,
+               eval_data=None, save_every=2)
+    run(cfg, should_stop=lambda step: step == 2)
+    resumed = load_file(str(run(cfg) / "adapter_model.safetensors"))["prompt_embeddings"]
+    torch.testing.assert_close(resumed, a, rtol=0, atol=1e-6)
+
+
+def test_prompt_tuning_and_lora_together_are_refused(tmp_path):
+    from kaizen.config import ConfigError
+
+    with pytest.raises(ConfigError, match="'lora_r' and 'prompt_tuning_tokens'"):
+        run(DPOConfig(out=str(tmp_path / "x"), lora_r=4, prompt_tuning_tokens=4))
+    assert not (tmp_path / "x").exists()

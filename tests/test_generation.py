@@ -69,6 +69,29 @@ def test_logprobs_equal_a_fresh_forward_pass(arch, tiny_model_factory):
         torch.testing.assert_close(torch.tensor(g.logprobs), fresh, rtol=0, atol=1e-5)
 
 
+def test_prompt_tuned_model_decodes_like_its_own_forward(tiny_model_factory):
+    """The virtual tokens are fed once, in front of each left-padded row: the cached decode's log-probs
+    equal the peft model's own forward (virtual tokens prepended) over prompt + answer alone."""
+    from kaizen.models.adapters import AdapterSettings, apply_adapter
+
+    base, tok = _load(tiny_model_factory("llama"))
+    torch.manual_seed(0)
+    model = apply_adapter(base, AdapterSettings(prompt_tuning_tokens=4)).eval()
+    gens = generate(model, tok, PROMPTS, SamplingParams(16, temperature=0.8, top_p=0.95), seed=5)
+    moved = False
+    for g in gens:
+        ids = torch.tensor([g.prompt_ids + g.response_ids])
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[:, 4:-1]  # the virtual tokens' logits come first
+            with model.disable_adapter():
+                base_logits = model(input_ids=ids).logits[:, :-1]
+        fresh = token_logprobs(logits, ids[:, 1:])[0, len(g.prompt_ids) - 1:]
+        torch.testing.assert_close(torch.tensor(g.logprobs), fresh, rtol=0, atol=1e-5)
+        base_lp = token_logprobs(base_logits, ids[:, 1:])[0, len(g.prompt_ids) - 1:]
+        moved |= not torch.allclose(fresh, base_lp, atol=1e-3)
+    assert moved  # the virtual tokens change the model: the check above would catch them being skipped
+
+
 def test_warp_matches_hand_values():
     logits = torch.tensor([[1.0, 3.0, 2.0, 0.0]])  # softmax ~ [0.09, 0.67, 0.24, 0.03]
     inf = float("-inf")

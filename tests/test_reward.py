@@ -241,6 +241,65 @@ def test_lora_rm_saves_merged_model(tiny_model_factory, rm_data, tmp_path):
     assert math.isfinite(load_reward_model(out, device="cpu").score([[Message("user", "hi")]], ["hello"])[0])
 
 
+def test_prompt_tuned_rm_reloads_with_the_scores_it_trained_to(tiny_model_factory, tiny_sft_data, rm_data, tmp_path):
+    from kaizen.config import ConfigError
+    from kaizen.models.scalar_head import scalar_head
+    from kaizen.ppo import PPOConfig, check_config
+
+    model_dir = tiny_model_factory("llama")
+    out = run(_cfg(model_dir, [rm_data / "rankings.jsonl"], tmp_path / "rm", prompt_tuning_tokens=4,
+                   demonstrations=str(tiny_sft_data), lr=3e-2, max_steps=10))
+    assert (out / "adapter_config.json").exists() and not (out / "config.json").exists()
+    losses = [json.loads(l)["train/loss"] for l in (tmp_path / "rm" / "metrics.jsonl").read_text().splitlines()
+              if "train/loss" in l]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+
+    # Only the virtual tokens and the head trained: they are all the adapter holds (the base loads from model_dir).
+    assert set(load_file(str(out / "adapter_model.safetensors"))) == {"prompt_embeddings", "base_model.score.weight"}
+    rm = load_reward_model(out, device="cpu")
+    torch.manual_seed(0)  # the run's seed: the head's initial values
+    head_init = load_scalar_model(str(model_dir)).score.weight
+    assert not torch.equal(head_init, scalar_head(rm.model).modules_to_save["default"].weight)  # the head trained
+
+    # The reloaded RM scores as the trained one did: the bias (computed in memory before saving) still
+    # gives the demonstrations mean 0, and the held-out answers the mean eval.json reports.
+    report = json.loads((tmp_path / "rm" / "eval.json").read_text())
+    assert rm.bias == pytest.approx(report["reward_bias"]) and rm.max_length == 96
+    demos = load_records(tiny_sft_data, "demonstration")
+    scores = rm.score([d.messages[:-1] for d in demos], [d.messages[-1].content for d in demos], batch_size=5)
+    assert abs(sum(scores) / len(scores)) < 1e-4
+    _, held = split_by_prompt(load_records(rm_data / "rankings.jsonl", "ranking"), 0.2)
+    held_scores = rm.score([r.prompt for r in held for _ in r.answers], [a for r in held for a in r.answers])
+    assert sum(held_scores) / len(held_scores) == pytest.approx(report["heldout_reward_mean"], abs=1e-4)
+    # The score is peft's own pooled logit (the head at the last token, after the virtual ones), and
+    # right padding in a batch changes nothing: the virtual tokens sit in front of every row.
+    ids = torch.tensor([rm.encode(held[0].prompt, held[0].answers[0])])
+    with torch.no_grad():
+        pooled = rm.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, 0].item()
+    alone = [s - rm.bias for s in _alone(rm.model, rm.tokenizer, held[0])]
+    assert alone[0] == pytest.approx(pooled - rm.bias, abs=1e-5)
+    assert rm.score([held[0].prompt] * held[0].k, held[0].answers) == pytest.approx(alone, abs=1e-5)
+
+    with pytest.raises(ConfigError, match="'reward_model'.*prompt-tuned"):
+        check_config(PPOConfig(reward_model=str(out), prompts=["p.jsonl"], ptx_coef=0.0))
+    check_config(PPOConfig(reward_model=str(out), prompts=["p.jsonl"], ptx_coef=0.0, algo="grpo", group_size=2))
+
+
+def test_a_prompt_tuned_causal_lm_is_no_scalar_model(tiny_model_factory, tmp_path):
+    from kaizen.models.adapters import AdapterSettings, apply_adapter
+    from kaizen.models.loading import load_causal_lm
+
+    apply_adapter(load_causal_lm(str(tiny_model_factory("llama"))), AdapterSettings(prompt_tuning_tokens=4)) \
+        .save_pretrained(tmp_path / "sft")
+    with pytest.raises(ValueError, match="CAUSAL_LM peft adapter"):
+        load_scalar_model(str(tmp_path / "sft"))
+    from kaizen.config import ConfigError
+    from kaizen.ppo import PPOConfig, check_config
+
+    with pytest.raises(ConfigError, match="'policy'.*peft adapter"):  # PPO would train a frozen copy
+        check_config(PPOConfig(policy=str(tmp_path / "sft"), prompts=["p.jsonl"], ptx_coef=0.0))
+
+
 def test_cli_flags(tmp_path):
     cfg = parse_config(RewardConfig, ["--data", "a.jsonl", "b.jsonl", "--lora_r", "8", "--demonstrations", "none",
                                       "--eval-fraction", "0.05"])

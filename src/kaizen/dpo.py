@@ -12,8 +12,8 @@ micro-batch go through one forward (2B rows).
 
 The reference is the initial policy (or ``--ref_model``). By default its log-probs are computed
 once before training (TRL's ``precompute_ref_log_probs``), so no second model is kept; with LoRA
-the reference is the base model with the adapters disabled. Metrics carry TRL's names
-(``rewards/accuracies``, ``rewards/margins``, ...). Training runs in the shared loop: gradient
+or prompt tuning the reference is the base model with the adapter disabled. Metrics carry TRL's
+names (``rewards/accuracies``, ``rewards/margins``, ...). Training runs in the shared loop: gradient
 accumulation normalised by pairs, bf16 where the GPU has it, checkpoints and exact resume.
 """
 
@@ -32,7 +32,8 @@ from kaizen.data.formats import load_records
 from kaizen.data.records import Message, PreferencePair
 from kaizen.lazy import lazy_import, no_grad
 from kaizen.losses.dpo import dpo_loss
-from kaizen.models.adapters import AdapterSettings, apply_adapter, four_bit_config
+from kaizen.losses.sft import token_logprobs
+from kaizen.models.adapters import AdapterSettings, apply_adapter, four_bit_config, virtual_tokens
 from kaizen.models.loading import load_causal_lm, load_tokenizer, resolve_precision
 from kaizen.training.batching import BatchPlan, pad_batch
 from kaizen.training.loop import LossOutput, LoopSettings, fit, make_accelerator
@@ -73,6 +74,9 @@ class DPOConfig:
     lora_r: int = arg(0, "LoRA rank (0: full fine-tuning). The reference is then the base with adapters disabled; "
                          "the merged model is saved to OUT/model, the adapter to OUT/adapter.")
     lora_alpha: int = arg(32, "LoRA scaling alpha.")
+    # The reference is then the base with the virtual tokens off (see reference_fn), as with LoRA.
+    prompt_tuning_tokens: int = arg(0, "Prompt tuning instead (0: off): train only this many virtual token "
+                                       "embeddings; OUT/model is then a peft adapter on the frozen base.")
     load_in_4bit: bool = arg(False, "QLoRA: the frozen base in 4-bit NF4 under the LoRA adapters (bitsandbytes, "
                                     "CUDA only; needs lora_r > 0).")
     precompute_ref: bool = arg(True, "Compute reference log-probs once before training instead of every step "
@@ -183,16 +187,23 @@ def sequence_logps(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
     Padding-free: the rows go through the model packed into one sequence, and the LM head runs
     on answer tokens only (training/packing.py; the same sums as a padded pass up to rounding).
+    A prompt-tuned model takes the padded pass: peft drops the position ids that keep packed
+    rows apart, and its virtual tokens belong in front of every row, not once per pack.
     """
+    from accelerate.utils import extract_model_from_parallel
+
     answer = batch["labels"][:, 1:] != IGNORE_INDEX  # position j predicts token j+1
     ids, att = batch["input_ids"], batch["attention_mask"]
+    if virtual_tokens(extract_model_from_parallel(model)):
+        logits = model(input_ids=ids, attention_mask=att, use_cache=False).logits[:, -ids.shape[1]:-1]
+        return token_logprobs(logits, ids[:, 1:]).masked_fill(~answer, 0.0).sum(dim=-1)
     sums = [packed_logprobs(model, pack_rows(ids[c], att[c], answer[c]))[0].sum(dim=-1) for c in row_chunks(att)]
     return torch.cat(sums)
 
 
 def reference_fn(ref_model: torch.nn.Module | None) -> Callable[[torch.nn.Module, dict], torch.Tensor]:
     """``fn(policy, batch) -> [2B]`` reference log-probs: precomputed in the batch if there,
-    else from ``ref_model``, else from the policy with its LoRA adapters disabled."""
+    else from ``ref_model``, else from the policy with its adapter (LoRA, prompt tuning) disabled."""
 
     @no_grad
     def fn(policy: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -295,7 +306,7 @@ def run(cfg: DPOConfig, should_stop=None) -> Path:
     if cfg.label_smoothing and cfg.loss_type != "sigmoid":  # fail before any model is loaded
         raise ConfigError(f"config key 'label_smoothing': only defined for loss_type 'sigmoid', not '{cfg.loss_type}'")
     # lora_dropout = 0: dropout is disabled in DPO anyway (see disable_dropout).
-    adapter = AdapterSettings(cfg.lora_r, cfg.lora_alpha, 0.0, load_in_4bit=cfg.load_in_4bit)
+    adapter = AdapterSettings(cfg.lora_r, cfg.lora_alpha, 0.0, cfg.prompt_tuning_tokens, cfg.load_in_4bit)
     adapter.check()
     run_dir = prepare_run_dir(cfg.out, cfg, "dpo")
     precision = resolve_precision(cfg.precision)
@@ -320,16 +331,17 @@ def run(cfg: DPOConfig, should_stop=None) -> Path:
     disable_dropout(model)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+    torch.manual_seed(cfg.seed)  # the adapter's initialisation (LoRA's A, the virtual tokens): same seed, same run
     model = apply_adapter(model, adapter, task="CAUSAL_LM")
 
     # The reference: a separate model only when asked for, or when it must run every step.
     ref_model = None
-    if cfg.ref_model is not None or (cfg.lora_r == 0 and not cfg.precompute_ref):
+    if cfg.ref_model is not None or (not adapter.any and not cfg.precompute_ref):
         ref_model = _load_frozen(cfg.ref_model or cfg.model, cfg).to(acc.device)
     train_ref = eval_ref = None
     if cfg.precompute_ref:
         scorer = ref_model if ref_model is not None else model.to(acc.device)  # before any update: the initial policy
-        adapters_off = ref_model is None and cfg.lora_r > 0
+        adapters_off = ref_model is None and adapter.any
         train_ref = precompute_reference(scorer, train, pad_id, cfg.batch_size, acc, adapters_off)
         if evals:
             eval_ref = precompute_reference(scorer, evals, pad_id, cfg.batch_size, acc, adapters_off)

@@ -84,7 +84,7 @@ def _decode(model, prompts: list[list[int]], device, pad_id: int, stops: list[in
     ids, mask = decoding.left_pad(prompts, pad_id, device)
     stop_set = torch.tensor(stops, device=ids.device)
     done = torch.zeros(len(prompts), dtype=torch.bool, device=ids.device)
-    logits, cache = decoding.prefill(model, ids, mask)
+    logits, cache, mask = decoding.prefill(model, ids, mask)
     tokens, logprobs = [], []
     for step in range(max_new_tokens):
         token = decoding.sample(logits, temperature, top_p)

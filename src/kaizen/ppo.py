@@ -41,6 +41,7 @@ from kaizen.losses.kl import AdaptiveKLController, FixedKLController
 from kaizen.losses.ppo import (apply_eos_penalty, entropy_from_logits, gae, kl_penalty_rewards, masked_mean,
                                masked_whiten, policy_loss, ptx_loss, value_loss)
 from kaizen.losses.sft import token_logprobs
+from kaizen.models.adapters import is_adapter_dir
 from kaizen.models.loading import load_causal_lm, load_tokenizer, resolve_precision
 from kaizen.models.scalar_head import load_scalar_model, scalar_head, token_values
 from kaizen.ppo_rollout import Rollout, build_rollout
@@ -143,6 +144,16 @@ def check_config(cfg: PPOConfig) -> None:
     if cfg.ptx_coef > 0 and not cfg.ptx_data:
         raise ConfigError("config key 'ptx_data': PPO-ptx mixes in pretraining text: give --ptx_data FILE "
                           "(or --ptx_coef 0 for plain PPO)")
+    # An adapter directory without its base (what --prompt_tuning_tokens saves) loads frozen, and a
+    # prompt-tuned forward drops the position ids the packed passes rely on: not a model PPO trains.
+    if is_adapter_dir(cfg.policy):
+        raise ConfigError(f"config key 'policy': {cfg.policy} is a peft adapter without its base (prompt tuning); "
+                          "PPO trains a full policy or LoRA on one: start from its base model")
+    if cfg.algo == "ppo" and is_adapter_dir(cfg.value_model or cfg.reward_model):
+        key = "value_model" if cfg.value_model else "reward_model"
+        raise ConfigError(f"config key '{key}': the value model would start from a peft adapter without its base "
+                          "(a prompt-tuned RM), which PPO cannot train; give --value_model a full RM or its base, "
+                          "or use --algo grpo / rloo (no value model; a prompt-tuned RM still scores)")
 
 
 def kl_placement(cfg: PPOConfig) -> str:

@@ -24,6 +24,11 @@ After training the RM is shifted so the labelers' demonstrations score 0 on aver
   their raw logits are the *un-normalised* reward, offset by that constant. Pairwise comparisons,
   and so any ranking use, are unaffected; subtract the constant where absolute values matter.
 
+With ``--prompt_tuning_tokens N`` only N virtual token embeddings and the head train (peft
+SEQ_CLS keeps the head trainable, ``modules_to_save``); nothing can be merged, so ``OUT/model`` is
+then a peft adapter directory on the frozen base, the bias and truncation in its
+``kaizen_reward.json``. ``load_reward_model`` opens both kinds.
+
 Outputs: ``OUT/model`` (model + head + tokenizer), ``OUT/eval.json`` (held-out pairwise accuracy,
 accuracy per criterion, reward bias), ``OUT/metrics.jsonl``.
 """
@@ -44,7 +49,7 @@ from kaizen.data.formats import load_records
 from kaizen.data.records import Message, Ranking, conversation_to_dicts
 from kaizen.lazy import lazy_import, no_grad
 from kaizen.losses.ranking import ranking_loss, reward_bias, strict_pairs
-from kaizen.models.adapters import AdapterSettings, apply_adapter, four_bit_config
+from kaizen.models.adapters import AdapterSettings, apply_adapter, four_bit_config, virtual_tokens
 from kaizen.models.loading import DTYPES, default_device, load_tokenizer, resolve_precision
 from kaizen.models.scalar_head import load_scalar_model, scalar_head, sequence_scores
 from kaizen.training.batching import BatchPlan, pad_batch
@@ -57,6 +62,8 @@ torch = lazy_import("torch")
 CRITERIA = ("helpful", "truthful", "harmless")
 BIAS_KEY = "kaizen_reward_bias"  # model.config attribute: RewardModel.score subtracts it
 MAX_LENGTH_KEY = "kaizen_reward_max_length"  # model.config attribute: the truncation used in training
+# A peft adapter directory saves no model config, so a prompt-tuned RM keeps the two keys above here.
+ADAPTER_SETTINGS_FILE = "kaizen_reward.json"
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,9 @@ class RewardConfig:
     lora_r: int = arg(0, "LoRA rank (0: full fine-tuning). The merged RM is saved to OUT/model, the adapter to OUT/adapter.")
     lora_alpha: int = arg(32, "LoRA scaling alpha.")
     lora_dropout: float = arg(0.05, "LoRA dropout.")
+    prompt_tuning_tokens: int = arg(0, "Prompt tuning instead (0: off): train only this many virtual token "
+                                       "embeddings and the scalar head; OUT/model is then a peft adapter on the "
+                                       "frozen base.")
     load_in_4bit: bool = arg(False, "QLoRA: the frozen base in 4-bit NF4 under the LoRA adapters (bitsandbytes, "
                                     "CUDA only; needs lora_r > 0).")
     gradient_checkpointing: bool = arg(False, "Trade compute for memory on large models.")
@@ -286,13 +296,16 @@ class RewardModel:
 
 def load_reward_model(path: str | Path, device: str | torch.device | None = None, precision: str = "fp32",
                       trust_remote_code: bool = False) -> RewardModel:
-    """An RM directory written by ``kaizen rm`` (or any one-label sequence classifier), in eval mode."""
+    """An RM directory written by ``kaizen rm`` (or any one-label sequence classifier, or a prompt-tuned
+    RM's adapter directory), in eval mode."""
     device = torch.device(device) if device is not None else default_device()
     tokenizer = load_tokenizer(str(path), trust_remote_code=trust_remote_code)
     dtype = DTYPES[resolve_precision(precision, device)]
     model = load_scalar_model(str(path), dtype=dtype, trust_remote_code=trust_remote_code).to(device).eval()
-    return RewardModel(model, tokenizer, float(getattr(model.config, BIAS_KEY, 0.0) or 0.0),
-                       getattr(model.config, MAX_LENGTH_KEY, None))
+    settings_file = Path(path) / ADAPTER_SETTINGS_FILE
+    settings = (json.loads(settings_file.read_text()) if settings_file.exists()
+                else {k: getattr(model.config, k, None) for k in (BIAS_KEY, MAX_LENGTH_KEY)})
+    return RewardModel(model, tokenizer, float(settings.get(BIAS_KEY, 0.0) or 0.0), settings.get(MAX_LENGTH_KEY))
 
 
 def apply_reward_bias(model, bias: float) -> bool:
@@ -336,7 +349,7 @@ def _load_rankings(sources: Sequence[str], skip_bad: bool = False, max_bad_share
 
 
 def run(cfg: RewardConfig, should_stop=None) -> Path:
-    adapter = AdapterSettings(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, load_in_4bit=cfg.load_in_4bit)
+    adapter = AdapterSettings(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.prompt_tuning_tokens, cfg.load_in_4bit)
     adapter.check()  # before any model loads
     run_dir = prepare_run_dir(cfg.out, cfg, "rm")
     precision = resolve_precision(cfg.precision)
@@ -348,7 +361,8 @@ def run(cfg: RewardConfig, should_stop=None) -> Path:
         model.config.pad_token_id = tokenizer.pad_token_id
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    # SEQ_CLS makes peft train the new scalar head in full (modules_to_save) beside the adapters.
+    # SEQ_CLS makes peft train the new scalar head in full (modules_to_save) beside the adapters
+    # or the virtual tokens.
     model = apply_adapter(model, adapter, task="SEQ_CLS")
 
     max_length = _max_length(cfg.max_length, model.config)
@@ -458,6 +472,9 @@ def _save(acc, model, prepared, tokenizer, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out, safe_serialization=True, state_dict=state_dict)
         tokenizer.save_pretrained(out)
+        if virtual_tokens(model):  # an adapter directory: its base's config, with the bias, is not saved
+            keys = {k: getattr(model.config, k) for k in (BIAS_KEY, MAX_LENGTH_KEY)}
+            (out / ADAPTER_SETTINGS_FILE).write_text(json.dumps(keys, indent=2))
     acc.wait_for_everyone()
 
 

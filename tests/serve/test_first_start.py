@@ -52,6 +52,9 @@ def dirs(tmp_path, model_dir):
     adapter = tmp_path / "lora" / "adapter"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text("{}")
+    prompt_tuned = tmp_path / "pt" / "model"
+    prompt_tuned.mkdir(parents=True)
+    (prompt_tuned / "adapter_config.json").write_text(json.dumps({"peft_type": "PROMPT_TUNING"}))
     bert = tmp_path / "bert"
     bert.mkdir()
     (bert / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
@@ -72,6 +75,7 @@ def dirs(tmp_path, model_dir):
     ("run", "did you mean"),
     ("rm", "is a reward model (LlamaForSequenceClassification)"),
     ("lora/adapter", "is a LoRA adapter"),
+    ("pt/model", "is a prompt-tuning adapter"),
     ("bert", "holds a 'bert' model (BertModel), not a causal LM"),
     ("broken", "is not valid JSON"),
     ("no-tokenizer", "has no tokenizer"),

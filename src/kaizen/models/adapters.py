@@ -15,6 +15,7 @@ CUDA only) under LoRA adapters.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from kaizen.config import ConfigError
 from kaizen.lazy import lazy_import
@@ -76,3 +77,20 @@ def apply_adapter(model, settings: AdapterSettings, task: str = "CAUSAL_LM"):
         config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
                             target_modules="all-linear", task_type=task)
     return get_peft_model(model, config)
+
+
+def is_adapter_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a peft adapter saved without its base (prompt tuning cannot be merged)."""
+    return (Path(path) / "adapter_config.json").exists() and not (Path(path) / "config.json").exists()
+
+
+def virtual_tokens(model) -> int:
+    """How many virtual tokens a peft prompt-tuned ``model`` prepends to every input (0: none).
+
+    Such a model drops ``position_ids`` and returns logits for the virtual tokens too, so packed
+    passes and KV-cache decoding must treat it apart (``kaizen.dpo``, ``kaizen.models.decoding``).
+    """
+    config = getattr(model, "active_peft_config", None)  # a plain transformers model has none
+    if config is None or config.peft_type != "PROMPT_TUNING":
+        return 0
+    return config.num_virtual_tokens

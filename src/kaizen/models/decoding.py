@@ -1,7 +1,7 @@
 """The decoding core that rollouts, evaluation and serving share: prefill, one step, sampling, log-probs.
 
     ids, mask = left_pad(prompts, pad_id, device)
-    logits, cache = prefill(model, ids, mask)                  # [B, V] at each row's last prompt token
+    logits, cache, mask = prefill(model, ids, mask)            # [B, V] at each row's last prompt token
     tokens = sample(logits, temperature=1.0, top_p=0.9)         # [B]
     logits, mask = decode_step(model, tokens, cache, mask)     # the next token's logits, the mask grown
 
@@ -9,6 +9,9 @@ Prompts are left-padded so every row's next token sits in the same column; posit
 real tokens only, so a padded row sees the positions it would see alone. ``generation.generate``
 (a batch in, answers out) and ``serve.engine.TransformersEngine`` (continuous batching) are both
 loops over these three functions, so their sampling and numerics cannot drift apart.
+
+A prompt-tuned peft model's virtual tokens go in front of each row at prefill (the mask prefill
+returns covers them) and the steps run on its base model: fed once, not again with every token.
 
 Sampling follows transformers' ``generate`` warpers in order (temperature, top-k, top-p, then one
 ``torch.multinomial`` over the batch): with the same generator state it draws the same tokens.
@@ -19,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kaizen.lazy import lazy_import
+from kaizen.models.adapters import virtual_tokens
 
 torch = lazy_import("torch")
 
@@ -43,20 +47,35 @@ def new_cache(model):
     return DynamicCache(config=model.config)
 
 
-def prefill(model, ids: torch.Tensor, mask: torch.Tensor, cache=None) -> tuple[torch.Tensor, object]:
-    """Run the prompts ``ids`` [B, W] (left-padded, ``mask``) and return (fp32 logits [B, V] of the next token, cache)."""
-    cache = new_cache(model) if cache is None else cache
-    out = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                past_key_values=cache, use_cache=True, logits_to_keep=1)
-    return out.logits[:, -1, :].float(), out.past_key_values
+def prefill(model, ids: torch.Tensor, mask: torch.Tensor, cache=None) -> tuple[torch.Tensor, object, torch.Tensor]:
+    """Run the prompts ``ids`` [B, W] (left-padded, ``mask``) and return (fp32 logits [B, V] of the next token,
+    cache, the mask [B, W'] over the cache's columns: W' = W + the virtual tokens of a prompt-tuned model)."""
+    base, n = _base_model(model), virtual_tokens(model)
+    cache = new_cache(base) if cache is None else cache
+    if n:
+        embeds = base.get_input_embeddings()(ids)
+        virtual = model.get_prompt(batch_size=ids.shape[0]).to(embeds.dtype)
+        inputs = {"inputs_embeds": torch.cat([virtual, embeds], dim=1)}
+        mask = torch.cat([mask.new_ones((mask.shape[0], n)), mask], dim=1)
+    else:
+        inputs = {"input_ids": ids}
+    out = base(**inputs, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+               past_key_values=cache, use_cache=True, logits_to_keep=1)
+    return out.logits[:, -1, :].float(), out.past_key_values, mask
 
 
 def decode_step(model, tokens: torch.Tensor, cache, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Feed one token per row (``tokens`` [B]); return (fp32 logits [B, V] of the next, the mask [B, W+1])."""
     mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
-    out = model(input_ids=tokens.view(-1, 1), attention_mask=mask, position_ids=mask.sum(-1, keepdim=True) - 1,
-                past_key_values=cache, use_cache=True)
+    out = _base_model(model)(input_ids=tokens.view(-1, 1), attention_mask=mask,
+                             position_ids=mask.sum(-1, keepdim=True) - 1, past_key_values=cache, use_cache=True)
     return out.logits[:, -1, :].float(), mask
+
+
+def _base_model(model):
+    """The model a decoding step calls: a prompt-tuned peft model's forward would prepend its virtual
+    tokens to every step's input (and drop the position ids), so its base runs instead."""
+    return model.get_base_model() if virtual_tokens(model) else model
 
 
 def warp(logits: torch.Tensor, temperature: float, top_p: float = 1.0, top_k: int = 0) -> torch.Tensor:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kaizen.data.chat import ensure_chat_template, stop_token_ids
+from kaizen.models.adapters import is_adapter_dir
 from kaizen.models.identity import MODEL_CARD
 from kaizen.lazy import lazy_import
 from kaizen.models.precision import Precision, resolve_precision  # noqa: F401  (callers import it from here)
@@ -64,7 +65,7 @@ def load_causal_lm(name_or_path: str, dtype: str = "fp32", trust_remote_code: bo
         kwargs["attn_implementation"] = attn_implementation
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
-    if (Path(name_or_path) / "adapter_config.json").exists() and not (Path(name_or_path) / "config.json").exists():
+    if is_adapter_dir(name_or_path):
         from peft import AutoPeftModelForCausalLM
 
         return AutoPeftModelForCausalLM.from_pretrained(name_or_path, **kwargs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kaizen.lazy import lazy_import
+from kaizen.models.adapters import is_adapter_dir
 
 torch = lazy_import("torch")
 if TYPE_CHECKING:
@@ -20,12 +21,26 @@ if TYPE_CHECKING:
 
 def load_scalar_model(name_or_path: str, dtype: torch.dtype | None = None, trust_remote_code: bool = False,
                       quantization_config=None) -> PreTrainedModel:
-    """A causal LM (new head, randomly initialised) or an existing RM, as a one-output classifier (fp32 by default)."""
+    """A causal LM (new head, randomly initialised) or an existing RM, as a one-output classifier (fp32 by default).
+
+    A prompt-tuned RM (a peft SEQ_CLS adapter directory: virtual tokens and the trained head) loads with its base.
+    """
     from transformers import AutoModelForSequenceClassification
 
-    extra = {"quantization_config": quantization_config} if quantization_config is not None else {}
-    model = AutoModelForSequenceClassification.from_pretrained(
-        name_or_path, num_labels=1, dtype=dtype or torch.float32, trust_remote_code=trust_remote_code, **extra)
+    kwargs = {"num_labels": 1, "dtype": dtype or torch.float32, "trust_remote_code": trust_remote_code}
+    if quantization_config is not None:
+        kwargs["quantization_config"] = quantization_config
+    if is_adapter_dir(name_or_path):
+        from peft import AutoPeftModelForSequenceClassification, PeftConfig
+
+        task = PeftConfig.from_pretrained(name_or_path).task_type
+        if task != "SEQ_CLS":
+            raise ValueError(f"{name_or_path} is a {task} peft adapter, not a scalar model: prompt tuning cannot be "
+                             "merged into its base, so start the reward or value model from that base instead "
+                             "(base_model_name_or_path in its adapter_config.json)")
+        model = AutoPeftModelForSequenceClassification.from_pretrained(name_or_path, **kwargs)
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(name_or_path, **kwargs)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id if isinstance(model.config.eos_token_id, int) else 0
     return model
@@ -51,7 +66,8 @@ def token_values(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask
     head to the final hidden states, which the classifier's pooled output would throw away.
     """
     out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
-    return scalar_head(model)(out.hidden_states[-1]).squeeze(-1).float()
+    hidden = out.hidden_states[-1][:, -input_ids.shape[1]:]  # prompt tuning's virtual tokens come first: not ours
+    return scalar_head(model)(hidden).squeeze(-1).float()
 
 
 def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:

@@ -112,6 +112,13 @@ def model_problem(model: str) -> str | None:
         return f"{model} is a file: give the model's directory (the one with config.json)"
     if not (path / "config.json").exists():
         if (path / "adapter_config.json").exists():
+            try:
+                peft_type = json.loads((path / "adapter_config.json").read_text()).get("peft_type")
+            except ValueError:
+                peft_type = None
+            if peft_type == "PROMPT_TUNING":  # nothing to merge: the server has no path for the virtual tokens yet
+                return (f"{model} is a prompt-tuning adapter (--prompt_tuning_tokens), which kaizen serve cannot "
+                        "serve; kaizen.generation.generate runs it, or train with --lora_r for a servable model")
             return (f"{model} is a LoRA adapter, not a model: serve the merged model Kaizen saved beside it "
                     f"({path.parent / 'model'})")
         hint = f" (did you mean {path / 'model'}?)" if (path / "model" / "config.json").exists() else ""

@@ -279,7 +279,7 @@ class TransformersEngine:
 
     def _prefill(self, reqs: list[_Request]):
         ids, mask = decoding.left_pad([q.prompt_ids for q in reqs], self.pad_id, self.device)
-        logits, cache = decoding.prefill(self.model, ids, mask)
+        logits, cache, mask = decoding.prefill(self.model, ids, mask)
         self.steps += 1
         rows = []
         for q in reqs:
