@@ -331,7 +331,8 @@ def run(cfg: DPOConfig, should_stop=None) -> Path:
     disable_dropout(model)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    torch.manual_seed(cfg.seed)  # the adapter's initialisation (LoRA's A, the virtual tokens): same seed, same run
+    if adapter.any:  # the adapter's initialisation (LoRA's A, the virtual tokens): same seed, same run
+        torch.manual_seed(cfg.seed)
     model = apply_adapter(model, adapter, task="CAUSAL_LM")
 
     # The reference: a separate model only when asked for, or when it must run every step.
