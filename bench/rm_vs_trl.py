@@ -2,14 +2,18 @@
 
     .venv/bin/python bench/rm_vs_trl.py --steps 40 --batch_size 16 --repeats 3 --out bench/results/rm_vs_trl_cpu.json
 
-Pairs: the demo world's simulated labelers rank two answers to each train prompt, drawn from the
-world's answers of known quality (ideal, wrong, rude, truncated, padded, ...; what
-``measure_agreement`` ranks); ties are dropped, the better answer is ``chosen``. Both trainers
+Pairs: the demo world's simulated labelers rank two answers to each train prompt (round-robin, as
+``kaizen rank`` deals prompts to them), drawn from the world's answers of known quality (ideal,
+wrong, rude, truncated, padded, ...; what ``measure_agreement`` ranks); ties are dropped, the
+better answer is ``chosen``. Both trainers
 read the same file (TRL's conversational preference format; Kaizen reads each pair as a K = 2
 ranking) and start from the same weights: the random Llama with a one-output head saved once, so
 neither side draws its own head. Both: Bradley-Terry loss -log σ(r_chosen - r_rejected) averaged
 over the batch's pairs, AdamW (β2 0.95, Kaizen's), the same learning rate, cosine schedule without
-warm-up, grad-norm clip 1, batch of pairs, steps and max length, fp32 on the CPU, under one epoch.
+warm-up, grad-norm clip 1, batch of pairs, steps and max length, fp32 on the CPU. The data set is
+``steps x batch_size`` pairs, so a run is exactly one epoch: both sides train on every pair once
+and do the same work up to padding, which is what their length-grouping decides (the padded
+tokens of each run's batches are counted and reported).
 
 Three jobs, run interleaved (kaizen, trl_best, trl_default, kaizen, ...) ``--repeats`` times:
 
@@ -39,13 +43,22 @@ import tempfile
 from pathlib import Path
 
 # bench/jobs.py: scripts run from bench/ have it on sys.path
-from jobs import RESULTS, build_world_and_model, environment, print_table, run_interleaved, summarize
+from jobs import RESULTS, build_world_and_model, environment, print_table, run_interleaved, spread, summarize
 
 KAIZEN_JOB = """
 import json, sys, time
 t0 = time.perf_counter()
+import kaizen.reward
 from kaizen.reward import RewardConfig, run
-steps = int(sys.argv[5])
+steps, padded = int(sys.argv[5]), []
+collate = kaizen.reward.collate_rankings
+
+def counting_collate(items, pad_id):  # observes the tokens each training batch holds, padding included
+    batch = collate(items, pad_id)
+    padded.append(batch["input_ids"].numel())
+    return batch
+
+kaizen.reward.collate_rankings = counting_collate
 # eval_fraction 0: train on every pair, as TRL does (no held-out split to score along the way)
 run(RewardConfig(model=sys.argv[1], data=[sys.argv[2]], eval_data=None, eval_fraction=0.0, out=sys.argv[3],
                  batch_size=int(sys.argv[4]), max_steps=steps, lr=1e-4, warmup_steps=0, save_every=0, eval_every=0,
@@ -53,7 +66,7 @@ run(RewardConfig(model=sys.argv[1], data=[sys.argv[2]], eval_data=None, eval_fra
 rows = [json.loads(l) for l in open(sys.argv[3] + "/metrics.jsonl") if "train/loss" in l]
 print(json.dumps({"seconds": time.perf_counter() - t0,
                   "train_seconds": (rows[-1]["time"] - rows[0]["time"]) * steps / max(steps - 1, 1),
-                  "first_losses": [r["train/loss"] for r in rows[:2]],
+                  "first_losses": [r["train/loss"] for r in rows[:2]], "padded_tokens": sum(padded),
                   "peak_rss_mb": peak_rss_mb()}))
 """
 
@@ -80,20 +93,29 @@ if BEST:
     trainer.train_dataset = trainer.train_dataset.map(
         lambda e: {"length": max(len(e["chosen_ids"]), len(e["rejected_ids"]))},
         remove_columns=["prompt", "chosen", "rejected"])
+padded, collate = [], trainer.data_collator
+
+def counting_collate(examples):  # observes the tokens each training batch holds, padding included
+    batch = collate(examples)
+    padded.append(batch["input_ids"].numel())
+    return batch
+
+trainer.data_collator = counting_collate
 train = trainer.train()
 trainer.save_model(sys.argv[3] + "/model")
 losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
 print(json.dumps({"seconds": time.perf_counter() - t0,
                   "train_seconds": (stamps[-1] - stamps[0]) * steps / max(steps - 1, 1),
                   "trainer_train_runtime": train.metrics["train_runtime"], "first_losses": losses[:2],
-                  "peak_rss_mb": peak_rss_mb()}))
+                  "padded_tokens": sum(padded), "peak_rss_mb": peak_rss_mb()}))
 """
 
 JOBS = {"kaizen": KAIZEN_JOB, "trl_best": "BEST = True\n" + TRL_JOB, "trl_default": "BEST = False\n" + TRL_JOB}
 
 
-def build_pairs(world_dir: Path, out: Path, seed: int = 0) -> int:
-    """One labeler-ranked (chosen, rejected) pair per train prompt of the world; returns how many."""
+def build_pairs(world_dir: Path, out: Path, n: int, seed: int = 0) -> int:
+    """``n`` labeler-ranked (chosen, rejected) pairs, one per train prompt of the world (fewer if the
+    world has fewer prompts); returns how many."""
     from kaizen.data.jsonl import write_jsonl
     from kaizen.data.records import conversation_to_dicts
     from kaizen.world.world import DemoWorld
@@ -104,6 +126,8 @@ def build_pairs(world_dir: Path, out: Path, seed: int = 0) -> int:
     rng = random.Random(f"{seed}:bench-rm-pairs")
     rows = []
     for i, prompt in enumerate(world.prompts("train")):
+        if len(rows) == n:
+            break
         pool = list(dict.fromkeys(variants(world.writer, prompt, rng).values()))
         answers = rng.sample(pool, 2)
         ranks = labelers[i % len(labelers)].rank(prompt, answers, rng).ranks  # round-robin, as `kaizen rank`
@@ -164,6 +188,12 @@ def init_losses(rm_dir: Path, pairs: Path) -> dict[str, float]:
     return out
 
 
+def print_work(summary: dict) -> None:
+    for name, job in summary["jobs"].items():
+        print(f"{name}: {job['padded_tokens']} tokens in its batches, padding included; "
+              f"{job['padded_tokens_per_s']['median']:.0f} of them per second")
+
+
 def print_init_check(init: dict) -> None:
     print(f"init loss over all {init['pairs']} pairs, same weights: kaizen {init['kaizen_loss']:.6f}, "
           f"trl {init['trl_loss']:.6f} ({init['token_sequences_differing']} token sequences differ)")
@@ -182,10 +212,11 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         world, model_dir, _ = build_world_and_model(root, args.hidden, args.layers)
-        n_pairs = build_pairs(world, root / "pairs.jsonl")
-        if args.steps * args.batch_size > n_pairs:
-            raise SystemExit(f"{args.steps} x {args.batch_size} pairs is more than one epoch ({n_pairs} pairs): "
-                             "the two trainers would reshuffle differently at the epoch boundary")
+        # Exactly one epoch: both trainers see every pair once, so they do the same work up to padding
+        # (the one thing their length-grouping decides), and the run never crosses an epoch boundary.
+        n_pairs = build_pairs(world, root / "pairs.jsonl", args.steps * args.batch_size)
+        if n_pairs < args.steps * args.batch_size:
+            raise SystemExit(f"the world has {n_pairs} pairs, fewer than {args.steps} x {args.batch_size}")
         rm_dir = save_initial_rm(model_dir, root / "rm-init")
         init = init_losses(rm_dir, root / "pairs.jsonl")
         runs = run_interleaved(JOBS, args.repeats, rm_dir, root / "pairs.jsonl", root, args.batch_size, args.steps)
@@ -193,7 +224,11 @@ def main(argv: list[str] | None = None) -> dict:
                "load_average_end": os.getloadavg(), "steps": args.steps, "batch_size": args.batch_size,
                "hidden": args.hidden, "layers": args.layers, "repeats": args.repeats, "pairs_in_data": n_pairs,
                "init_loss_all_pairs": init, **summarize(runs, args.steps * args.batch_size, "pairs")}
+    for name, job in summary["jobs"].items():  # the compute done (padding included) per second
+        job["padded_tokens"] = job["runs"][0]["padded_tokens"]
+        job["padded_tokens_per_s"] = spread([r["padded_tokens"] / r["train_seconds"] for r in runs[name]])
     print_table(summary, "pairs")
+    print_work(summary)
     print_init_check(init)
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
