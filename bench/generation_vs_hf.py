@@ -158,8 +158,8 @@ def main(argv: list[str] | None = None) -> dict:
             r["kaizen_cpu_speedup"] = r["cpu_seconds"]["median"] / k_cpu if same else None
     summary = {"prompts": len(prompts), "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
                "repeats": args.repeats, "threads": args.threads, "hidden": args.hidden, "layers": args.layers,
-               "mean_response_tokens": tokens / len(reference), "machine": machine(), "torch": torch.__version__,
-               "transformers": transformers.__version__, "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
+               "mean_response_tokens": tokens / len(reference), "machine": machine(),
+               "versions": {"torch": torch.__version__, "transformers": transformers.__version__}, "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
                **results}
     print("| job | s (median, min-max) | CPU s | generated tokens/s | peak RSS MB | identical to Kaizen | "
           "Kaizen speedup (wall, CPU) |\n|---|---|---|---|---|---|---|")

@@ -148,8 +148,9 @@ def main(argv: list[str] | None = None) -> dict:
     k, t = results["kaizen"], results["trl"]
     summary = {"steps": args.steps, "prompts_per_step": args.prompts_per_step, "group_size": args.group_size,
                "max_new_tokens": args.max_new_tokens, "beta": args.beta, "lr": args.lr, "threads": args.threads,
-               "hidden": args.hidden, "layers": args.layers, "machine": machine(), "torch": torch.__version__,
-               "transformers": transformers.__version__, "trl": trl.__version__, "loadavg_start": load_start,
+               "hidden": args.hidden, "layers": args.layers, "machine": machine(),
+               "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__},
+               "loadavg_start": load_start,
                "loadavg_end": os.getloadavg(), **results,
                "speedup_kaizen_over_trl": t["seconds_per_step"] / k["seconds_per_step"],
                "memory_ratio_kaizen_over_trl": k["peak_rss_mb"] / t["peak_rss_mb"]}
