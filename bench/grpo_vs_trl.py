@@ -47,8 +47,9 @@ run(PPOConfig(algo="grpo", group_size=spec["group_size"], kl_in="loss", kl_estim
               top_p=1.0, precision="fp32", save_every=0, log_every=1, seed=0))
 rows = [json.loads(l) for l in open(sys.argv[3] + "/metrics.jsonl") if "ppo/policy_loss" in l]
 print(json.dumps({"train_seconds": (rows[-1]["time"] - rows[0]["time"]) * steps / max(steps - 1, 1),
-                  "generation_share": sum(r["ppo/time_generation_s"] for r in rows[1:])
-                                      / max(rows[-1]["time"] - rows[0]["time"], 1e-9),
+                  # where a step's time goes (steps after the first): sampling, RM + reference passes, update
+                  "phase_seconds_per_step": {k: sum(r[f"ppo/time_{k}_s"] for r in rows[1:]) / max(steps - 1, 1)
+                                             for k in ("generation", "scoring", "training")},
                   "losses": [r["ppo/policy_loss"] for r in rows], "rewards": [r["ppo/rm_score"] for r in rows],
                   "answer_lengths": [r["ppo/response_length"] for r in rows],
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
