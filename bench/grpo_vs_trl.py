@@ -44,7 +44,7 @@ run(PPOConfig(algo="grpo", group_size=spec["group_size"], kl_in="loss", kl_estim
               ptx_coef=0.0, out=sys.argv[3], iterations=steps, rollout_batch_size=per_step, ppo_epochs=1,
               minibatch_size=per_step * spec["group_size"], lr=spec["lr"], kl_coef=spec["beta"], clip_eps=0.2,
               max_grad_norm=1.0, missing_eos_penalty=None, max_new_tokens=spec["max_new_tokens"], temperature=1.0,
-              top_p=1.0, precision="fp32", save_every=0, log_every=1, seed=0))
+              top_p=1.0, precision="fp32", padding_free=spec["padding_free"], save_every=0, log_every=1, seed=0))
 rows = [json.loads(l) for l in open(sys.argv[3] + "/metrics.jsonl") if "ppo/policy_loss" in l]
 print(json.dumps({"train_seconds": (rows[-1]["time"] - rows[0]["time"]) * steps / max(steps - 1, 1),
                   # where a step's time goes (steps after the first): sampling, RM + reference passes, update
@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--beta", type=float, default=0.04, help="KL coefficient of both sides (TRL's documented 0.04).")
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--padded", action="store_true", help="Kaizen runs padded forward passes (default: packed, its own default).")
     parser.add_argument("--hidden", type=int, default=192)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--out", default=None, help="Write the summary JSON here too.")
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
         spec = root / "spec.json"
         spec.write_text(json.dumps({"prompts": str(prompts), "reward_model": str(rm), "group_size": args.group_size,
                                     "max_new_tokens": args.max_new_tokens, "beta": args.beta, "lr": args.lr,
-                                    "threads": args.threads}))
+                                    "threads": args.threads, "padding_free": not args.padded}))
         results = {name: run_job(code, model, spec, root / name, args.prompts_per_step, args.steps)
                    for name, code in (("kaizen", KAIZEN_JOB), ("trl", TRL_JOB))}
     for r in results.values():
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     k, t = results["kaizen"], results["trl"]
     summary = {"steps": args.steps, "prompts_per_step": args.prompts_per_step, "group_size": args.group_size,
                "max_new_tokens": args.max_new_tokens, "beta": args.beta, "lr": args.lr, "threads": args.threads,
+               "kaizen_padding_free": not args.padded,
                "hidden": args.hidden, "layers": args.layers, "machine": machine(),
                "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__},
                "loadavg_start": load_start,
