@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from kaizen.data.chat import render, stop_token_ids
 from kaizen.data.records import Message
-from kaizen.lazy import lazy_import, no_grad
+from kaizen.lazy import lazy_import
 from kaizen.models import decoding
 
 torch = lazy_import("torch")
@@ -46,10 +46,17 @@ def chat_prompt(tokenizer, messages: Sequence[Message]) -> str:
     return render(tokenizer, messages, add_generation_prompt=True)
 
 
-@no_grad
 def generate(model, tokenizer, prompts: Sequence[str], params: SamplingParams, batch_size: int = 32,
              seed: int | None = None, stop_strings: Sequence[str] = ()) -> list[Generation]:
     """Sample one answer per prompt (rendered text). Deterministic given ``seed``."""
+    # inference_mode rather than no_grad: the decode loop's many small tensors skip version counting
+    # and view tracking (~7% of a 2M-parameter Llama's CPU decode time, bench/generation_vs_hf.py).
+    # Safe because nothing made here outlives the call: answers and log-probs come back as lists.
+    with torch.inference_mode():
+        return _generate(model, tokenizer, prompts, params, batch_size, seed, stop_strings)
+
+
+def _generate(model, tokenizer, prompts, params, batch_size, seed, stop_strings) -> list[Generation]:
     device = next(model.parameters()).device
     stops = stop_token_ids(tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
