@@ -52,6 +52,7 @@ class Settings:
     kl_coef: float = 0.05
     lr: float = 1e-5
     seed: int = 0
+    padding_free: bool = True  # Kaizen only: its default packed passes, or padded ones as TRL's
 
 
 KAIZEN_JOB = """
@@ -64,7 +65,7 @@ cfg = PPOConfig(algo="ppo", policy=sys.argv[1], reward_model=s["reward_model"], 
                 out=sys.argv[3], rollout_batch_size=int(sys.argv[4]), minibatch_size=s["minibatch_size"],
                 ppo_epochs=s["ppo_epochs"], max_new_tokens=s["response_length"], temperature=s["temperature"],
                 kl_coef=s["kl_coef"], kl_estimator="k1", lr=s["lr"], value_lr=s["lr"], missing_eos_penalty=None,
-                precision="fp32", seed=s["seed"], save_every=0)
+                precision="fp32", seed=s["seed"], save_every=0, padding_free=s["padding_free"])
 trainer = PPOTrainer(cfg)
 iterations = []
 for it in range(int(sys.argv[5])):
@@ -72,7 +73,8 @@ for it in range(int(sys.argv[5])):
     st = trainer.iteration(it)
     iterations.append({"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
                        "policy_loss": st["policy_loss"], "value_loss": st["value_loss"], "score": st["rm_score"],
-                       "kl": st["kl"], "response_length": st["response_length"]})
+                       "kl": st["kl"], "response_length": st["response_length"],
+                       **{k: st[k] for k in ("time_generation_s", "time_scoring_s", "time_training_s")}})
 print(json.dumps({"iterations": iterations, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "threads": torch.get_num_threads(), "versions": {"kaizen": kaizen.__version__,
                   "torch": torch.__version__, "transformers": __import__("transformers").__version__}}))
@@ -163,10 +165,14 @@ def summarise(jobs: dict[str, list[dict]]) -> dict:
             "versions": runs[0]["versions"], "threads": runs[0]["threads"],
             "runs": runs,
         }
-    k, t = sides["kaizen"], sides["trl"]
-    return {**sides, "speedup_kaizen_over_trl_wall": t["wall_s_per_iteration"] / k["wall_s_per_iteration"],
-            "speedup_kaizen_over_trl_cpu": t["cpu_s_per_iteration"] / k["cpu_s_per_iteration"],
-            "memory_ratio_kaizen_over_trl": k["peak_rss_mb"] / t["peak_rss_mb"]}
+    t = sides["trl"]
+    ratios = {}
+    for name in (n for n in sides if n != "trl"):
+        k = sides[name]
+        ratios[f"speedup_{name}_over_trl_wall"] = t["wall_s_per_iteration"] / k["wall_s_per_iteration"]
+        ratios[f"speedup_{name}_over_trl_cpu"] = t["cpu_s_per_iteration"] / k["cpu_s_per_iteration"]
+        ratios[f"memory_ratio_{name}_over_trl"] = k["peak_rss_mb"] / t["peak_rss_mb"]
+    return {**sides, **ratios}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -179,6 +185,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--response_length", type=int, default=48)
     ap.add_argument("--hidden", type=int, default=192)
     ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--kaizen_padded", action="store_true",
+                    help="Also run Kaizen with padded passes (padding_free=false) as a third side.")
     ap.add_argument("--trl_venv", default=str(HERE / ".venv-trl-ppo"),
                     help="The TRL 1.12 venv (bench/setup_trl_ppo.sh VENV builds it; built here if missing).")
     ap.add_argument("--out", default=None, help="Write the summary JSON here too.")
@@ -188,7 +196,11 @@ def main(argv: list[str] | None = None) -> dict:
     trl_python = str(Path(args.trl_venv) / "bin" / "python")
     subprocess.run([str(HERE / "setup_trl_ppo.sh"), args.trl_venv], check=True)  # a no-op once built
     load_start = os.getloadavg()
-    jobs: dict[str, list[dict]] = {"kaizen": [], "trl": []}
+    # side -> (job, interpreter, Kaizen's padding_free)
+    sides = {"kaizen": (KAIZEN_JOB, None, True), "trl": (TRL_JOB, trl_python, True)}
+    if args.kaizen_padded:
+        sides["kaizen_padded"] = (KAIZEN_JOB, None, False)
+    jobs: dict[str, list[dict]] = {name: [] for name in sides}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         torch.manual_seed(0)
@@ -197,32 +209,35 @@ def main(argv: list[str] | None = None) -> dict:
                             prompts=str(root / "world" / "prompts_train.jsonl"),
                             rollout_batch_size=args.rollout_batch_size, minibatch_size=args.minibatch_size,
                             ppo_epochs=args.ppo_epochs, response_length=args.response_length)
-        settings_file = root / "settings.json"
-        settings_file.write_text(json.dumps(asdict(settings)))
+        for padding_free in (True, False):
+            settings_file = root / f"settings-{padding_free}.json"
+            settings_file.write_text(json.dumps(asdict(settings) | {"padding_free": padding_free}))
         for rep in range(args.repeats):
-            # Alternate who goes first, so a neighbour's load drifting during the run hits both sides.
-            order = [("kaizen", KAIZEN_JOB, None), ("trl", TRL_JOB, trl_python)]
-            for name, code, python in order if rep % 2 == 0 else order[::-1]:
-                r = run_job(code, model, settings_file, root / f"{name}-{rep}", args.rollout_batch_size,
-                            args.iterations, python=python)
+            # Alternate who goes first, so a neighbour's load drifting during the run hits every side.
+            order = list(sides) if rep % 2 == 0 else list(sides)[::-1]
+            for name in order:
+                code, python, padding_free = sides[name]
+                r = run_job(code, model, root / f"settings-{padding_free}.json", root / f"{name}-{rep}",
+                            args.rollout_batch_size, args.iterations, python=python)
                 jobs[name].append(r)
                 print(f"repeat {rep} {name}: " + ", ".join(f"{i['wall_s']:.1f}" for i in r["iterations"])
                       + f" s/iteration, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
-    settings_row = {k: v for k, v in asdict(settings).items() if k not in ("reward_model", "prompts")}
+    settings_row = {k: v for k, v in asdict(settings).items() if k not in ("reward_model", "prompts", "padding_free")}
     summary = {"machine": cpu_model(), "iterations": args.iterations, "repeats": args.repeats,
                "hidden": args.hidden, "layers": args.layers, **settings_row, **summarise(jobs),
                "loadavg_start": load_start, "loadavg_end": os.getloadavg()}
-    k, t = summary["kaizen"], summary["trl"]
     print("\n| job | wall s / iteration | CPU s / iteration | peak RSS MB | iteration 1: policy loss, value loss, "
           "score, KL |\n|---|---|---|---|---|")
-    for name, side in (("kaizen", k), ("trl", t)):
-        f = side["first_iteration"]
+    for name in sides:
+        side, f = summary[name], summary[name]["first_iteration"]
         print(f"| {name} | {side['wall_s_per_iteration']:.2f} | {side['cpu_s_per_iteration']:.2f} | "
               f"{side['peak_rss_mb']:.0f} | {f['policy_loss']:.4f}, {f['value_loss']:.4f}, {f['score']:.4f}, "
               f"{f['kl']:.4f} |")
-    print(f"\nKaizen / TRL PPOTrainer: {summary['speedup_kaizen_over_trl_wall']:.2f}x speed (wall), "
-          f"{summary['speedup_kaizen_over_trl_cpu']:.2f}x (CPU time), {summary['memory_ratio_kaizen_over_trl']:.2f}x "
-          f"peak memory; load average {load_start[0]:.1f} -> {summary['loadavg_end'][0]:.1f}.")
+    for name in (n for n in sides if n != "trl"):
+        print(f"{name} / TRL PPOTrainer: {summary[f'speedup_{name}_over_trl_wall']:.2f}x speed (wall), "
+              f"{summary[f'speedup_{name}_over_trl_cpu']:.2f}x (CPU time), "
+              f"{summary[f'memory_ratio_{name}_over_trl']:.2f}x peak memory")
+    print(f"load average {load_start[0]:.1f} -> {summary['loadavg_end'][0]:.1f}")
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=2))
     return summary
