@@ -25,12 +25,14 @@ def peak_rss_mb():
 """
 
 
-def run_job(code: str, model: Path, data: Path, out: Path, batch: int, steps: int) -> dict:
+def run_job(code: str, model: Path, data: Path, out: Path, batch: int, steps: int, python: str | None = None) -> dict:
     """Run ``code`` (a script reading argv: model, data, out, batch, steps) in a fresh interpreter, so
     neither side's imports, caches or allocator state reach the other; its last stdout line is JSON.
-    The job may call ``peak_rss_mb()`` (see ``PEAK_RSS``)."""
+    The job may call ``peak_rss_mb()`` (see ``PEAK_RSS``). ``python``: another interpreter (a peer's own
+    venv, bench/setup_trl_ppo.sh); default this one."""
     argv = [str(model), str(data), str(out), str(batch), str(steps)]
-    proc = subprocess.run([sys.executable, "-c", PEAK_RSS + textwrap.dedent(code), *argv], capture_output=True, text=True)
+    proc = subprocess.run([python or sys.executable, "-c", PEAK_RSS + textwrap.dedent(code), *argv],
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
