@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import tempfile
 from pathlib import Path
 
-from jobs import run_job  # bench/jobs.py: scripts run from bench/ have it on sys.path
+from jobs import environment, run_job  # bench/jobs.py: scripts run from bench/ have it on sys.path
 
 KAIZEN_JOB = """
 import json, resource, sys, time
@@ -33,7 +34,7 @@ steps = int(sys.argv[5])
 print(json.dumps({"seconds": time.perf_counter() - t0,
                   "train_seconds": (rows[-1]["time"] - rows[0]["time"]) * steps / max(steps - 1, 1),
                   "first_losses": [r["train/loss"] for r in rows[:2]],
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 """
 
 TRL_JOB = """
@@ -50,7 +51,7 @@ trainer = DPOTrainer(model=sys.argv[1], args=args, train_dataset=data)
 train = trainer.train()
 losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
 print(json.dumps({"seconds": time.perf_counter() - t0, "train_seconds": train.metrics["train_runtime"],
-                  "first_losses": losses[:2], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "first_losses": losses[:2], "peak_rss_mb": peak_rss_mb()}))
 """
 
 
@@ -75,19 +76,15 @@ def build_inputs(root: Path, hidden: int, layers: int) -> tuple[Path, Path]:
     return model_dir, root / "pairs.jsonl"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=192)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--out", default=None)
-    args = parser.parse_args()
-    import platform
-
-    import torch
-    import trl
-
+    args = parser.parse_args(argv)
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model, data = build_inputs(root, args.hidden, args.layers)
@@ -97,8 +94,8 @@ def main() -> None:
         r["pairs_per_s"] = args.batch_size * args.steps / r["train_seconds"]
     k, t = results["kaizen"], results["trl"]
     summary = {"steps": args.steps, "batch_size": args.batch_size, "hidden": args.hidden, "layers": args.layers,
-               "machine": platform.processor() or platform.machine(), "torch": torch.__version__, "trl": trl.__version__,
-               **results, "train_speedup_kaizen_over_trl": t["train_seconds"] / k["train_seconds"],
+               **environment(), "load": (load_start[0], os.getloadavg()[0]), **results,
+               "train_speedup_kaizen_over_trl": t["train_seconds"] / k["train_seconds"],
                "memory_ratio_kaizen_over_trl": k["peak_rss_mb"] / t["peak_rss_mb"],
                "first_loss_difference": abs(k["first_losses"][0] - t["first_losses"][0])}
     print("| job | training s | pairs/s | peak RSS MB | first losses |\n|---|---|---|---|---|")
@@ -109,6 +106,7 @@ def main() -> None:
           f"{summary['memory_ratio_kaizen_over_trl']:.2f}x peak memory.")
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=2))
+    return summary
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ t0, c0 = time.perf_counter(), time.process_time()
 gens = generate(model, tok, spec["prompts"], params, batch_size=int(sys.argv[4]))
 seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
 json.dump([g.response_ids for g in gens], open(sys.argv[3], "w"))
-print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mb": peak_rss_mb()}))
 """
 
 HF_JOB = """
@@ -75,7 +75,7 @@ t0, c0 = time.perf_counter(), time.process_time()
 responses = run(spec["prompts"], max_new)
 seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
 json.dump(responses, open(sys.argv[3], "w"))
-print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mb": peak_rss_mb()}))
 """
 
 SIDES = {"kaizen": (KAIZEN_JOB, None), "hf": (HF_JOB, None), "hf_static_cache": (HF_JOB, "static")}

@@ -60,7 +60,7 @@ print(json.dumps({"step_wall_s": wall, "step_cpu_s": cpu,
                                              for k in ("generation", "scoring", "training")},
                   "losses": [r["policy_loss"] for r in rows], "rewards": [r["rm_score"] for r in rows],
                   "answer_lengths": [r["response_length"] for r in rows],
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 """
 
 TRL_JOB = """
@@ -101,7 +101,7 @@ trainer.train()
 logs = [h for h in trainer.state.log_history if "loss" in h]
 print(json.dumps({"step_wall_s": timer.wall, "step_cpu_s": timer.cpu, "losses": [h["loss"] for h in logs],
                   "rewards": [h["reward"] for h in logs], "answer_lengths": [h.get("completions/mean_length") for h in logs],
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 """
 
 

@@ -75,7 +75,7 @@ for it in range(int(sys.argv[5])):
                        "policy_loss": st["policy_loss"], "value_loss": st["value_loss"], "score": st["rm_score"],
                        "kl": st["kl"], "response_length": st["response_length"],
                        **{k: st[k] for k in ("time_generation_s", "time_scoring_s", "time_training_s")}})
-print(json.dumps({"iterations": iterations, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"iterations": iterations, "peak_rss_mb": peak_rss_mb(),
                   "threads": torch.get_num_threads(), "versions": {"kaizen": kaizen.__version__,
                   "torch": torch.__version__, "transformers": __import__("transformers").__version__}}))
 """
@@ -122,7 +122,7 @@ logs = [h for h in trainer.state.log_history if "loss/policy_avg" in h]
 iterations = [{"wall_s": b[0] - a[0], "cpu_s": b[1] - a[1], "policy_loss": h["loss/policy_avg"],
                "value_loss": h["loss/value_avg"], "score": h["objective/scores"], "kl": h["objective/kl"]}
               for a, b, h in zip(clock.marks, clock.marks[1:], logs)]
-print(json.dumps({"iterations": iterations, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"iterations": iterations, "peak_rss_mb": peak_rss_mb(),
                   "threads": torch.get_num_threads(), "versions": {"trl": trl.__version__, "torch": torch.__version__,
                   "transformers": transformers.__version__}}))
 """
