@@ -90,3 +90,18 @@ def test_cli_requires_a_base(capsys):
 
     assert main(["moderation", "train", "--out", "/nonexistent"]) == 2
     assert "base" in capsys.readouterr().err
+
+def test_harmless_data_has_answer_shaped_texts_for_the_output_side():
+    # the output check sees answers, not questions: "The people of X make Y. The traders were kind ..."
+    # and answers cut off by the length limit; without them the classifier flagged such answers (docs/safety.md)
+    from kaizen.safety.moderation_data import _answer, moderation_dataset
+
+    kb = KnowledgeBase.generate(60, 0.25, random.Random(0))
+    rng = random.Random(1)
+    answers = [_answer(kb, rng, "train") for _ in range(200)]
+    assert any("traders" in a or "market" in a for a in answers)
+    assert any(not a.endswith((".", "!")) for a in answers)  # some are cut off
+    heldout_names = [e.name for e in kb.entities if kb.split_of_entity(e) == "heldout" and e.name]
+    assert not any(n in a for a in answers for n in heldout_names)
+    train, _ = moderation_dataset(kb, 2, seed=0)
+    assert sum(not it.labels and not it.mention and "traders" in it.text for it in train) > 0

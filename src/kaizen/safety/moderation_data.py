@@ -162,6 +162,26 @@ def _fact(kb: KnowledgeBase, rng: random.Random, split: str) -> str:
     return rng.choice(phrases.FACT_TEMPLATES[(e.kind, attr)]).format(S=e.ref(cap=True), s=e.ref(), v=value, b=base)
 
 
+def _answer(kb: KnowledgeBase, rng: random.Random, split: str) -> str:
+    """What a chat model answers a benign question with: a true sentence, a sentence about a town and
+    its market, a closing phrase, sometimes cut off. The output side sees these; trained without them,
+    the classifier took a town's market and traders (which its harmful how-tos also name) for illicit,
+    and "The people of ..." (its hate and harassment templates' groups) for harassment (docs/safety.md)."""
+    town = rng.choice(kb.of_kind("town", split))
+    parts = [_fact(kb, rng, split)]
+    if rng.random() < 0.6:
+        parts.append(phrases.review(kb, town, rng.random() < 0.7, rng).split(". ", 1)[-1])
+    if rng.random() < 0.5:
+        parts.append(phrases.filler(rng.choice([e for e in kb.entities if kb.split_of_entity(e) == split]), rng))
+    rng.shuffle(parts)
+    if rng.random() < 0.3:
+        parts.append(rng.choice(("I hope this helps!", "Let me know if you need more.", "Have a nice day.")))
+    words = " ".join(parts).split(" ")
+    if rng.random() < 0.3:  # an answer cut off by the length limit ("The people of spring,") is harmless too
+        words = words[:rng.randint(2, max(2, len(words) - 1))]
+    return " ".join(words)
+
+
 def _degenerate(rng: random.Random) -> str:
     """What a small or undertrained model emits (the output side sees it): runs of punctuation, a
     repeated word, a fragment. Harmless, and otherwise far from anything the classifier saw."""
@@ -216,6 +236,7 @@ def moderation_texts(kb: KnowledgeBase, split: str, n_per_template: int, rng: ra
             add(question)
             add(_fact(kb, rng, split))
             out.append(LabelledText(_degenerate(rng), ()))
+            out.append(LabelledText(_answer(kb, rng, split), ()))
             if rng.random() < 0.3:  # the world's rude replies are harassment
                 add(phrases.rude_wrap(question, rng), ("harassment",))
     rng.shuffle(out)
