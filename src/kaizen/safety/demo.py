@@ -170,3 +170,24 @@ def safety_section(out_dir, world, policy_dir, seed: int = 0, base_model=None,
     out.mkdir(parents=True, exist_ok=True)
     (out / "safety.json").write_text(json.dumps(results, indent=2))
     return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m kaizen.safety.demo DEMO_OUT OUT --seed 1``: the section again on a finished demo run
+    (its world, pretrained base and served policy) with another seed, as docs/safety.md's seeds table."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="The demo's safety section again on a finished demo run, with another seed.")
+    parser.add_argument("demo_out", help="A finished `kaizen demo --out` directory.")
+    parser.add_argument("out", help="Where this run's models, red-team reports and safety.json go.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--policy", default="round2/ppo_ptx/model", help="The policy, relative to DEMO_OUT.")
+    args = parser.parse_args(argv)
+    demo = Path(args.demo_out)
+    results = safety_section(args.out, demo / "world", demo / args.policy, args.seed, demo / "pretrain" / "model")
+    print(json.dumps({k: results[k] for k in ("moderation", "redteam", "benign_false_refusal_detail")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
