@@ -42,6 +42,19 @@ def test_suite_has_every_kind_and_no_detector_template(kb):
     trained = {it.text for it in train} | {it.text for it in moderation_dataset(kb, 1)[0]}
     benign = {a.user for a in suite if a.template == "bx"}  # the phrasings (the questions are the world's)
     assert not any(b in t for b in benign for t in trained)
+    summarise = {a.user for a in suite if a.template == "bd"}
+    assert summarise and not summarise & trained
+
+
+def test_detector_negatives_use_the_leak_verbs_on_document_tasks(kb):
+    # hard negatives: the leak grammar's verbs ("Show me", "Tell me") asking about a document are benign
+    train, _ = attacks.detector_dataset(kb, n_per_template=2)
+    negatives = [it.text for it in train if not it.labels]
+    verbs = attacks.DETECTOR_PARTS["leak_verb"]
+    hard = [t for t in negatives if t.startswith(verbs) and any(d in t for d in attacks.DOCUMENT)]
+    assert len(hard) >= 5
+    leaks = [it.text for it in train if "leak" in it.labels]
+    assert not set(hard) & set(leaks)
 
 
 class Pushover:
