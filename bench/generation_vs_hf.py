@@ -23,7 +23,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from jobs import run_job  # bench/jobs.py: scripts run from bench/ have it on sys.path
+from jobs import machine, run_job  # bench/jobs.py: scripts run from bench/ have it on sys.path
 from sft_vs_trl import build_inputs
 
 # Both jobs read argv: model, spec JSON (rendered prompts, threads, batch size), out file, batch, max_new_tokens.
@@ -92,13 +92,6 @@ def render_prompts(world: Path, model: Path, n: int) -> list[str]:
 
 def spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
-def machine() -> str:
-    for line in os.popen("lscpu").read().splitlines():
-        if line.startswith("Model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -25,14 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from jobs import run_job  # bench/jobs.py: scripts run from bench/ have it on sys.path
+from jobs import machine, run_job  # bench/jobs.py: scripts run from bench/ have it on sys.path
 from sft_vs_trl import build_inputs
 
 HERE = Path(__file__).resolve().parent
@@ -140,14 +139,6 @@ def build_reward_model(model_dir: Path, out: Path) -> Path:
     return save_pretrained(AutoModelForSequenceClassification.from_config(cfg), tok, out)
 
 
-def cpu_model() -> str:
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines()
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or platform.machine()
-    return next((l.split(":", 1)[1].strip() for l in lines if l.startswith("Model name")), platform.machine())
-
-
 def timed_mean(job: dict, key: str) -> float:
     """Mean ``key`` seconds over the iterations after the first (the warm-up: kernels, first-call checks)."""
     timed = job["iterations"][1:] or job["iterations"]
@@ -223,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"repeat {rep} {name}: " + ", ".join(f"{i['wall_s']:.1f}" for i in r["iterations"])
                       + f" s/iteration, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
     settings_row = {k: v for k, v in asdict(settings).items() if k not in ("reward_model", "prompts", "padding_free")}
-    summary = {"machine": cpu_model(), "iterations": args.iterations, "repeats": args.repeats,
+    summary = {"machine": machine(), "iterations": args.iterations, "repeats": args.repeats,
                "hidden": args.hidden, "layers": args.layers, **settings_row, **summarise(jobs),
                "loadavg_start": load_start, "loadavg_end": os.getloadavg()}
     print("\n| job | wall s / iteration | CPU s / iteration | peak RSS MB | iteration 1: policy loss, value loss, "
