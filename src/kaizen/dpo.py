@@ -331,9 +331,7 @@ def run(cfg: DPOConfig, should_stop=None) -> Path:
     disable_dropout(model)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    if adapter.any:  # the adapter's initialisation (LoRA's A, the virtual tokens): same seed, same run
-        torch.manual_seed(cfg.seed)
-    model = apply_adapter(model, adapter, task="CAUSAL_LM")
+    model = apply_adapter(model, adapter, task="CAUSAL_LM", seed=cfg.seed)
 
     # The reference: a separate model only when asked for, or when it must run every step.
     ref_model = None

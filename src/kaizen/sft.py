@@ -93,9 +93,7 @@ def run(cfg: SFTConfig, should_stop=None) -> Path:
                            quantization_config=four_bit_config(cfg.load_in_4bit))
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    if adapter.any:  # the adapter's initialisation (LoRA's A, the virtual tokens): same seed, same run
-        torch.manual_seed(cfg.seed)
-    model = apply_adapter(model, adapter, task="CAUSAL_LM")
+    model = apply_adapter(model, adapter, task="CAUSAL_LM", seed=cfg.seed)
 
     demos = [d for src in cfg.data for d in load_records(src, "demonstration", skip_bad=cfg.skip_bad_rows,
                                                           max_bad_share=cfg.max_bad_share)]

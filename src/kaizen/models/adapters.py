@@ -63,10 +63,13 @@ def four_bit_config(load_in_4bit: bool):
                               bnb_4bit_compute_dtype=torch.bfloat16)
 
 
-def apply_adapter(model, settings: AdapterSettings, task: str = "CAUSAL_LM"):
-    """``model`` wrapped by peft with the adapter ``settings`` ask for (unchanged when none)."""
+def apply_adapter(model, settings: AdapterSettings, task: str = "CAUSAL_LM", seed: int | None = None):
+    """``model`` wrapped by peft with the adapter ``settings`` ask for (unchanged when none); with ``seed``,
+    the adapter's initialisation (LoRA's A, the virtual tokens) is the same for the same seed."""
     if not settings.any:
         return model
+    if seed is not None:
+        torch.manual_seed(seed)
     from peft import LoraConfig, PromptTuningConfig, get_peft_model, prepare_model_for_kbit_training
 
     if settings.load_in_4bit:
