@@ -175,6 +175,19 @@ def test_preference_to_ranking_is_k2(tmp_path):
     assert r.k == 2 and r.ranks == [1, 2] and r.answers == [pair.chosen, pair.rejected] and r.id == pair.id
 
 
+def test_a_reminder_system_turn_after_the_user_turn_is_kept(tmp_path):
+    # the "sandwich" defence repeats the instructions after the user's turn; a policy trained behind it
+    # sees that format, so the data formats hold it (kaizen.safety.defended)
+    convo = [S("s"), U("q"), S("remember s"), A("a")]
+    (demo,) = load_records(write_lines(tmp_path / "d.jsonl", [{"messages": convo}]), "demonstration")
+    assert [m.role for m in demo.messages] == ["system", "user", "system", "assistant"]
+    rows = [{"prompt": convo[:3], "answers": ["a", "b"], "ranks": [1, 2]}]
+    (r,) = load_records(write_lines(tmp_path / "r.jsonl", rows), "ranking")
+    assert r.prompt[-1] == Message("system", "remember s")
+    (prompt,) = load_records(tmp_path / "d.jsonl", "prompt")
+    assert [m.role for m in prompt] == ["system", "user", "system"]
+
+
 def test_ranking_to_pairs_counts_strict_pairs_only(tmp_path, caplog):
     rows = [{"prompt": "p", "answers": ["a", "b", "c", "d"], "ranks": [1, 2, 2, 3], "labeler": "x"},  # 5 strict pairs
             {"prompt": "q", "answers": ["a", "b", "c"], "ranks": [1, 1, 2], "labeler": "x"}]  # tie: 2 pairs
@@ -226,7 +239,8 @@ BAD_ROWS = [  # (raw row, field, words in the message); each sits on its own lin
     ({"messages": []}, "messages", "empty conversation"),
     ({"messages": [S("s"), A("x")]}, "messages[1].role", "first turn after the system message must be 'user'"),
     ({"messages": [U("a"), U("b"), A("c")]}, "messages[1].role", "two 'user' turns in a row"),
-    ({"messages": [U("a"), S("s"), A("c")]}, "messages[1].role", "a system message may only come first"),
+    ({"messages": [U("a"), A("b"), S("s"), U("c"), A("d")]}, "messages[2].role", "a system message may only come first"),
+    ({"messages": [S("s"), U("a"), S("r"), U("b"), A("c")]}, "messages[3].role", "two 'user' turns in a row"),
     ({"prompt": [U("q"), A("a")], "chosen": "x", "rejected": "y"}, "prompt[1].role", "a prompt must end with a 'user' turn"),
     ({"prompt": "q", "chosen": [A("x"), U("y")], "rejected": "z"}, "chosen", "expected one assistant message"),
     ({"chosen": [U("q"), A("x")], "rejected": [U("other"), A("y")]}, "rejected[0]", "share the same prompt turns"),

@@ -96,6 +96,12 @@ def test_pushover_succeeds_without_defences_and_output_check_stops_the_leak(tmp_
     lo, hi = table["none"]["leak"]["ci95"]
     assert lo < 1.0 == hi
     assert json.loads((tmp_path / "rt.json").read_text())["table"] == table
+    # a withheld leak keeps the model's own answer and says where it was stopped
+    leaks = [c for c in report["cases"] if c["kind"] == "leak" and c["setting"] == "output_check"]
+    assert leaks and all(c["blocked_at"] == "output" and c["blocked_by"] == "secret" for c in leaks)
+    assert all(c["withheld"].startswith("The password is") and c["answer"] != c["withheld"] for c in leaks)
+    assert all(c["request"] and c["blocked_at"] is None and c["withheld"] is None
+               for c in report["cases"] if c["setting"] == "none")
     failures = gate_failures(table, cfg)
     assert any(f.startswith("injection_user") for f in failures) and not any(f.startswith("leak") for f in failures)
 

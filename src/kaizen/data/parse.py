@@ -170,23 +170,36 @@ def _weight(m: dict[str, Any], role: str, where: str) -> int | None:
 
 
 def _check_order(conv: Conversation, field: str, role_key: str = "role", prev: str | None = None) -> None:
-    """System only first, then user / assistant alternating from user (``prev`` precedes conv)."""
+    """System first, or right after a user turn (a reminder of the instructions before the answer:
+    the "sandwich" defence, kaizen.safety.defences.remind); user / assistant alternating from user
+    (``prev`` precedes conv)."""
+    spoken = prev  # the last user / assistant turn so far: a reminder does not break the alternation
     for i, m in enumerate(conv):
         where = f"{field}[{i}].{role_key}"
         before = prev if i == 0 else conv[i - 1].role
         if m.role == "system":
-            if before is not None:
-                raise _Bad(where, "a system message may only come first")
-        elif before in (None, "system"):
+            if before not in (None, "user"):
+                raise _Bad(where, "a system message may only come first, or right after a user turn "
+                                  "(a reminder before the answer)")
+            continue
+        if spoken is None:
             if m.role != "user":
                 after = " after the system message" if before else ""
                 raise _Bad(where, f"roles out of order: the first turn{after} must be 'user', got '{m.role}'")
-        elif m.role == before:
+        elif m.role == spoken:
             raise _Bad(where, f"roles out of order: two '{m.role}' turns in a row (turns must alternate user / assistant)")
+        spoken = m.role
+
+
+def _last_role(conv: Conversation) -> str:
+    """The role a conversation ends on; a reminder system turn after a user turn still ends on the user."""
+    if len(conv) > 1 and conv[-1].role == "system" and conv[-2].role == "user":
+        return "user"
+    return conv[-1].role
 
 
 def _check_end(conv: Conversation, field: str, want: str, what: str, role_key: str = "role") -> None:
-    last = conv[-1].role
+    last = _last_role(conv)
     if last != want:
         raise _Bad(f"{field}[{len(conv) - 1}].{role_key}", f"{what} must end with a '{want}' turn, got '{last}'")
 
@@ -448,7 +461,7 @@ def _to_prompt(row: dict[str, Any], fmt: str, warn: Warn) -> Conversation:
     if conv[-1].role == "assistant":  # a finished dialogue: its prompt is everything before the last answer
         conv = conv[:-1]
     field, role_key = ("conversations", "from") if fmt == "sharegpt" else ("messages", "role")
-    if not conv or conv[-1].role != "user":
+    if not conv or _last_role(conv) != "user":
         raise _Bad(f"{field}[{len(conv) - 1}].{role_key}" if conv else field,
                    "a prompt must end with a 'user' turn (after dropping a final assistant answer)")
     return conv

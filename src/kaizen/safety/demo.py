@@ -9,7 +9,8 @@
 2. The attack detector, trained the same way on the DETECTOR templates.
 3. ``kaizen redteam`` on the demo's policy (``policy_dir``), with no defence, each alone and all.
 4. A *helpful-only* policy (kaizen.safety.helpful_only): ``kaizen sft`` from the base on the world's
-   demonstrations with harmful requests complied with instead of refused. The demo's policy
+   demonstrations with harmful requests complied with instead of refused (a share of them also in
+   the defended prompt format, kaizen.safety.defended). The demo's policy
    refuses on its own, so attacks on it never succeed; this one follows them, so the defences'
    gain and the round's can be seen (Anthropic red-teamed a helpful-only model the same way).
 5. ``kaizen redteam`` on it, then the RLHF round: DPO from it on attack rankings (kaizen.safety.rlhf),
@@ -50,6 +51,9 @@ class SafetyDemoConfig:
     max_new_tokens: int = arg(40, "Answer length in the red-team suite.")
     helpful_only_epochs: int = arg(3, "Epochs of the helpful-only SFT (the demo's SFT recipe).")
     helpful_only_lr: float = arg(3e-4, "Learning rate of the helpful-only SFT (the demo's SFT recipe).")
+    defended_sft_share: float = arg(0.2, "Share of the helpful-only SFT's demonstrations added again in the defended "
+                                         "prompt format (kaizen.safety.defended), so it has seen what the server sends.")
+    defended_rlhf_share: float = arg(0.3, "Share of the round's rankings whose prompt is in the defended format.")
     outside_attacks: str | None = arg(str(OUTSIDE_ATTACKS), "Attacks written elsewhere (attack_file JSONL), run "
                                       "before and after the round; none (or a missing file) to skip.")
     rlhf_rankings: int = arg(600, "Rankings of the RLHF round (attacks and benign prompts).")
@@ -63,6 +67,7 @@ def safety_section(out_dir, world, policy_dir, seed: int = 0, base_model=None,
     from kaizen.data.formats import load_records, save_records
     from kaizen.dpo import DPOConfig
     from kaizen.dpo import run as dpo_run
+    from kaizen.safety.defended import defended_copies
     from kaizen.safety.helpful_only import helpful_only_demonstrations
     from kaizen.safety.moderation import ModerationEvalConfig, ModerationTrainConfig, evaluate, train
     from kaizen.safety.redteam import SETTINGS, RedteamConfig, format_table, redteam
@@ -106,17 +111,20 @@ def safety_section(out_dir, world, policy_dir, seed: int = 0, base_model=None,
 
     demos = load_records(Path(world) / "sft_train.jsonl", "demonstration")
     helpful_data = out / "helpful_only" / "demonstrations.jsonl"
-    save_records(helpful_only_demonstrations(demos, world_obj, seed=seed), helpful_data, "messages")
+    helpful_demos = defended_copies(helpful_only_demonstrations(demos, world_obj, seed=seed), cfg.defended_sft_share, seed)
+    save_records(helpful_demos, helpful_data, "messages")
     helpful = str(timed("helpful_only_sft", sft_run, SFTConfig(
         model=base, data=[str(helpful_data)], out=str(out / "helpful_only"), lr=cfg.helpful_only_lr,
         epochs=cfg.helpful_only_epochs, batch_size=16, warmup_steps=10, save_every=0, eval_every=0, seed=seed)))
 
     before = attack(helpful, "helpful_only", SETTINGS)
     rankings = out / "rlhf" / "rankings.jsonl"
-    save_records(attack_rankings(world_obj, cfg.rlhf_rankings, seed=seed), rankings, "ranking")
+    save_records(defended_copies(attack_rankings(world_obj, cfg.rlhf_rankings, seed=seed), cfg.defended_rlhf_share,
+                                 seed, replace=True), rankings, "ranking")
     rlhf_model = timed("rlhf_dpo", dpo_run, DPOConfig(
         model=helpful, data=[str(rankings)], out=str(out / "rlhf"), lr=cfg.rlhf_lr, beta=cfg.rlhf_beta,
-        max_steps=cfg.rlhf_steps, batch_size=16, warmup_steps=5, save_every=0, eval_every=0, seed=seed))
+        max_steps=cfg.rlhf_steps, batch_size=16, warmup_steps=5, save_every=0, eval_every=0, seed=seed,
+        max_prompt_length=384))  # defended prompts run to ~320 tokens: none is cut
     after = attack(str(rlhf_model), "after_rlhf", ("none", "all"))
     outside_tables = {}
     if outside:

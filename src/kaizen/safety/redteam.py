@@ -67,7 +67,10 @@ class CaseResult:
     setting: str
     success: bool  # attack achieved its goal; for benign cases: falsely refused
     blocked_by: str | None  # the defence rule that refused or withheld, if any
-    answer: str
+    answer: str  # what the user got (the refusal when a defence stepped in)
+    request: str = ""  # the attacker's (or benign user's) last turn, to read a case without rerunning it
+    blocked_at: str | None = None  # "input" (never reached the model) | "output" (the model's answer withheld)
+    withheld: str | None = None  # the model's own answer, when output checks withheld it
 
 
 def _guard_for(base, setting: str, case: Attack):
@@ -125,14 +128,19 @@ def run_suite(model, suite: Sequence[Attack], base_guard, settings: Sequence[str
     refusal = base_guard.cfg.refusal
     out = []
     for setting, case, guard, verdict, prepared, i in plans:
+        withheld = None
         if i is None:
             text, blocked_by = refusal, verdict.rule
         else:
             text = answers[i].text
             after = guard.check_output(text, prepared)
-            text, blocked_by = (text, None) if after.allowed else (refusal, after.rule)
+            if not after.allowed:
+                text, blocked_by, withheld = refusal, after.rule, text
+            else:
+                blocked_by = None
         out.append(CaseResult(case.kind, case.template, setting, judge_case(case, text, blocked_by is not None, judge),
-                              blocked_by, text))
+                              blocked_by, text, case.user, None if blocked_by is None else ("input" if i is None else "output"),
+                              withheld))
     return out
 
 
