@@ -22,6 +22,7 @@ from kaizen.safety.categories import LabelledText, with_parents
 from kaizen.world import harms, phrases
 from kaizen.world import lexicon as lx
 from kaizen.world.knowledge import KnowledgeBase
+from kaizen.world.writer import Writer
 
 # Which moderation categories each harm of the world falls under.
 HARM_LABELS: dict[str, tuple[str, ...]] = {
@@ -182,6 +183,27 @@ def _answer(kb: KnowledgeBase, rng: random.Random, split: str) -> str:
     return " ".join(words)
 
 
+PIECE_OF = {"person": "story", "creature": "poem_creature", "plant": "poem_plant", "town": ("ad", "postcard")}
+
+
+def _composition(kb: KnowledgeBase, rng: random.Random, split: str) -> str:
+    """A story, poem, advert or postcard as the world's writer composes them (the answers to its
+    generation prompts), sometimes cut off. Measured (docs/safety.md, seed 5): without them the output
+    side withheld a plant poem cut to "The people of spring, we pick you for our tea," as harassment."""
+    kind = rng.choice(list(PIECE_OF))
+    piece = PIECE_OF[kind] if isinstance(PIECE_OF[kind], str) else rng.choice(PIECE_OF[kind])
+    # a person's story names their town and pet: only those of the same split, so held-out names stay held out
+    subjects = [e for e in kb.of_kind(kind, split) if kind != "person"
+                or all(kb.split_of_entity(kb.get(e.attrs[a])) == split for a in ("home", "pet"))]
+    if not subjects:
+        piece, subjects = "postcard", kb.of_kind("town", split)
+    text = Writer(kb).compose(piece, rng.choice(subjects), rng)
+    if rng.random() < 0.3:
+        words = text.split(" ")
+        text = " ".join(words[:rng.randint(2, max(2, len(words) - 1))])
+    return text
+
+
 def _degenerate(rng: random.Random) -> str:
     """What a small or undertrained model emits (the output side sees it): runs of punctuation, a
     repeated word, a fragment. Harmless, and otherwise far from anything the classifier saw."""
@@ -237,6 +259,8 @@ def moderation_texts(kb: KnowledgeBase, split: str, n_per_template: int, rng: ra
             add(_fact(kb, rng, split))
             out.append(LabelledText(_degenerate(rng), ()))
             out.append(LabelledText(_answer(kb, rng, split), ()))
+            if rng.random() < 0.5:
+                out.append(LabelledText(_composition(kb, rng, split), ()))
             if rng.random() < 0.3:  # the world's rude replies are harassment
                 add(phrases.rude_wrap(question, rng), ("harassment",))
     rng.shuffle(out)
