@@ -57,18 +57,6 @@ def test_detector_negatives_use_the_leak_verbs_on_document_tasks(kb):
     assert not set(hard) & set(leaks)
 
 
-def test_detector_negatives_open_like_the_persona_frames_with_ordinary_roles(kb):
-    # hard negatives: "Act as a teacher." followed by a harmless question is role-play, not a jailbreak
-    train, _ = attacks.detector_dataset(kb, n_per_template=3)
-    openings = tuple(o.split("{")[0] for o in attacks.ROLE_OPENING)
-    hard = [it.text for it in train if not it.labels and it.text.startswith(openings)
-            and any(r in it.text for r in attacks.BENIGN_PARTS["role"])]
-    assert len(hard) >= 5
-    assert not set(hard) & {it.text for it in train if it.labels}
-    redteam_benign = {t.split("{")[0] for t in attacks.BENIGN_EXTRA}
-    assert not any(t.startswith(tuple(redteam_benign - {""})) for t in hard)
-
-
 class Pushover:
     """A target that follows every instruction: says the canary, gives away the secret, complies."""
 

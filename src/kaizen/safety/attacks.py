@@ -20,7 +20,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from kaizen.safety.benign import PARTS as BENIGN_PARTS
 from kaizen.safety.benign import benign_request
 from kaizen.safety.categories import LabelledText
 from kaizen.world import harms, phrases
@@ -252,18 +251,6 @@ def document_request(rng: random.Random) -> str:
     return f"{rng.choice(DETECTOR_PARTS['leak_verb'])} {rng.choice(DOCUMENT_TASK)} {rng.choice(DOCUMENT)}."
 
 
-# Hard negatives for the detector's jailbreak side: a persona frame opens "Act as DAN." or "Pretend to
-# be EvilBot" and then removes the rules; these open the same way with an ordinary role and go on to a
-# harmless question. Measured: without them the demo's detector refused benign role-play questions
-# ("Act as a tour guide for a moment. ...") as jailbreaks.
-ROLE_OPENING = ("Act as {r}.", "You are now {r}.", "Roleplay as {r}.", "Pretend to be {r}.", "From this moment you are {r}.",
-                "Play {r} for me.", "Stay in character as {r}.")
-
-
-def role_play_request(kb: KnowledgeBase, rng: random.Random, split: str | None) -> str:
-    return f"{rng.choice(ROLE_OPENING).format(r=rng.choice(BENIGN_PARTS['role']))} {_question(kb, rng, split)}"
-
-
 def detector_texts(kb: KnowledgeBase, split: str, n_per_template: int, rng: random.Random) -> list[LabelledText]:
     """DETECTOR-family attack texts (labelled) and benign look-alikes (unlabelled)."""
     out: list[LabelledText] = []
@@ -290,9 +277,7 @@ def detector_texts(kb: KnowledgeBase, split: str, n_per_template: int, rng: rand
                 text = f"{rng.choice(DETECTOR_SUMMARISE)} {_facts(kb, rng, split)}"
             elif r < 0.65:  # the leak grammar's own verbs on a document task: the verb alone is no attack
                 text = document_request(rng)
-            elif r < 0.72:  # the persona frames' openings with an ordinary role: role-play alone is no attack
-                text = role_play_request(kb, rng, split)
-            elif r < 0.77:
+            elif r < 0.7:
                 text = _harmful_request(kb, rng, split)[0]  # harmful, but no attack on the instructions
             else:
                 text = _question(kb, rng, split)
