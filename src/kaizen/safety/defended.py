@@ -53,10 +53,8 @@ def defended_messages(messages: list[Message], rng: random.Random, system_share:
 
 def defended(record: R, rng: random.Random) -> R:
     """``record`` with its prompt in the defended format (a Demonstration's answer, a Ranking's answers kept)."""
-    if isinstance(record, Ranking):
-        return dc_replace(record, prompt=defended_messages(list(record.prompt), rng),
-                          id=f"{record.id}-defended" if record.id else None, meta={**record.meta, "defended": True})
-    return dc_replace(record, messages=defended_messages(list(record.messages), rng),
+    field = "prompt" if isinstance(record, Ranking) else "messages"
+    return dc_replace(record, **{field: defended_messages(list(getattr(record, field)), rng)},
                       id=f"{record.id}-defended" if record.id else None, meta={**record.meta, "defended": True})
 
 

@@ -128,18 +128,14 @@ def run_suite(model, suite: Sequence[Attack], base_guard, settings: Sequence[str
     refusal = base_guard.cfg.refusal
     out = []
     for setting, case, guard, verdict, prepared, i in plans:
-        withheld = None
-        if i is None:
-            text, blocked_by = refusal, verdict.rule
-        else:
-            text = answers[i].text
-            after = guard.check_output(text, prepared)
-            if not after.allowed:
-                text, blocked_by, withheld = refusal, after.rule, text
-            else:
-                blocked_by = None
-        out.append(CaseResult(case.kind, case.template, setting, judge_case(case, text, blocked_by is not None, judge),
-                              blocked_by, text, case.user, None if blocked_by is None else ("input" if i is None else "output"),
+        text, withheld = (refusal if i is None else answers[i].text), None
+        if i is not None:  # the input passed; what counts now is the output check
+            verdict = guard.check_output(text, prepared)
+            if not verdict.allowed:
+                text, withheld = refusal, text
+        blocked = not verdict.allowed
+        out.append(CaseResult(case.kind, case.template, setting, judge_case(case, text, blocked, judge),
+                              verdict.rule if blocked else None, text, case.user, verdict.stage if blocked else None,
                               withheld))
     return out
 
