@@ -213,3 +213,19 @@ def test_labeled_rankings_name_the_model_that_wrote_their_answers(app_client, ex
     _, rankings, _, report = exported()
     assert rankings[0]["meta"] == {"source": "labeling", "task_id": tid, "model": "tiny-llama"}
     assert report["signals"] == {"labeling_rank": 1}
+
+
+def test_an_empty_answer_leaves_its_ranking_with_its_rank(app_client, exported, add_user):
+    # a sampled answer can be empty (the model stopped at once); kaizen rm rejects empty answers, so the
+    # export drops them from the ranking, and the ranking itself if no strict pair is left
+    rows = [{"prompt": "p1", "answers": ["good", "", "fine", "bad"]}, {"prompt": "p2", "answers": ["a", "", " ", ""]}]
+    r = app_client.post("/api/admin/tasks", json={"k": 4, "jsonl": "".join(json.dumps(x) + "\n" for x in rows)})
+    assert r.status_code == 200, r.text
+    lab = {"Authorization": "Bearer " + add_user(app_client, "lena", "labeler")}
+    while (task := app_client.get("/api/labeling/next", headers=lab).json()["task"]) is not None:
+        assert app_client.post(f"/api/labeling/tasks/{task['id']}/submit", headers=lab,
+                               json={"ranks": [1, 2, 3, 4]}).status_code == 200
+    _, rankings, _, report = exported()
+    assert [(x["answers"], x["ranks"]) for x in rankings] == [(["good", "fine", "bad"], [1, 3, 4])]
+    assert report["skipped"] == {"labeling_rank: empty answers left out of their ranking": 4,
+                                 "labeling_rank: no preferred answer left without the empty answers": 1}

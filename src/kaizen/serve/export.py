@@ -118,13 +118,21 @@ def _from_labeling(s, out: Collected) -> None:
         if len(set(res.get("ranks") or ())) < 2:  # `kaizen data validate` rejects a ranking without a strict pair
             out.skipped["labeling_rank: all_bad or all ranks equal, so no preferred answer"] += 1
             continue
+        # an empty answer (the model stopped at once) is no valid row: it leaves with its rank, as in chats
+        keep = [i for i, a in enumerate(task.answers) if a.strip()]
+        ranks = [res["ranks"][i] for i in keep]
+        if len(keep) < len(task.answers):
+            out.skipped["labeling_rank: empty answers left out of their ranking"] += len(task.answers) - len(keep)
+        if len(keep) < MIN_ANSWERS or len(set(ranks)) < 2:
+            out.skipped["labeling_rank: no preferred answer left without the empty answers"] += 1
+            continue
         judgements = None
         if res.get("judgements"):
             judgements = [Judgement(j.get("helpful"), j.get("truthful"), j.get("harmless"), tuple(j.get("flags") or ()))
-                          for j in res["judgements"]]
+                          for j in (res["judgements"][i] for i in keep)]
         if res.get("comment"):
             meta["comment"] = res["comment"]
-        out.rankings.append(Ranking(prompt, list(task.answers), list(res["ranks"]), labeler=name,
+        out.rankings.append(Ranking(prompt, [task.answers[i] for i in keep], ranks, labeler=name,
                                     judgements=judgements, all_bad=bool(res.get("all_bad")), id=rid, meta=meta))
 
 
