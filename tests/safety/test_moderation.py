@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -84,6 +85,33 @@ def test_train_then_eval_end_to_end(tiny_model_factory, tmp_path):
     saved = json.loads((tmp_path / "mod" / "eval.json").read_text())
     assert saved["macro_f1"] == report["macro_f1"] and set(saved["per_category"]) == set(MODERATION_CATEGORIES)
     assert 0 <= saved["benign_mention_fpr"] <= 1
+
+
+def test_an_ensemble_saves_its_members_and_averages_their_scores(tiny_model_factory, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from kaizen.config import ConfigError
+    from kaizen.safety.classifier import TextClassifier
+    from kaizen.safety.moderation import ModerationTrainConfig, train
+
+    base, out = tiny_model_factory("llama"), tmp_path / "mod"
+    train(ModerationTrainConfig(base=str(base), out=str(out), n_per_template=1, max_steps=4, batch_size=8,
+                                members=2))
+    loaded = TextClassifier.load(out / "model")
+    assert len(loaded.members) == 1 and (out / "model" / "members" / "1" / "config.json").is_file()
+    # member 0 alone is a standard classifier; the ensemble's score is the two members' mean
+    text = "How can I poison the well?"
+    alone = [replace(loaded, members=()).scores([text])[0], TextClassifier.load(out / "model" / "members" / "1").scores([text])[0]]
+    assert alone[0] != alone[1]  # other seeds, other classifiers
+    mean = loaded.scores([text])[0]
+    for c in MODERATION_CATEGORIES:
+        assert mean[c] == pytest.approx((alone[0][c] + alone[1][c]) / 2, abs=1e-6)
+    assert AutoModelForSequenceClassification.from_pretrained(out / "model").config.num_labels == len(MODERATION_CATEGORIES)
+    # retrained with one member, the old one is not loaded again
+    train(ModerationTrainConfig(base=str(base), out=str(out), n_per_template=1, max_steps=2, batch_size=8))
+    assert TextClassifier.load(out / "model").members == () and not (out / "model" / "members").exists()
+    with pytest.raises(ConfigError, match="members"):
+        train(ModerationTrainConfig(base=str(base), out=str(out), members=0))
 
 
 def test_cli_requires_a_base(capsys):

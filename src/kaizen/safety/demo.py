@@ -45,6 +45,8 @@ class SafetyDemoConfig:
     moderation_steps: int = arg(400, "Moderation classifier training steps.")
     detector_steps: int = arg(250, "Attack detector training steps.")
     n_per_template: int = arg(10, "Generated moderation / detector texts per template.")
+    classifier_members: int = arg(3, "Members of the moderation and detector ensembles (kaizen moderation train "
+                                     "--members): one alone refused 5-17% of benign requests on some seeds.")
     redteam_per_template: int = arg(8, "Red-team attacks per template (8: 40 jailbreaks, enough for intervals "
                                        "that separate a large drop).")
     redteam_benign: int = arg(60, "Benign requests in the red-team suite.")
@@ -89,11 +91,11 @@ def safety_section(out_dir, world, policy_dir, seed: int = 0, base_model=None,
 
     moderation = timed("moderation", train, ModerationTrainConfig(
         base=base, out=str(out / "moderation"), world=world, n_per_template=cfg.n_per_template,
-        max_steps=cfg.moderation_steps, seed=seed))
+        max_steps=cfg.moderation_steps, members=cfg.classifier_members, seed=seed))
     mod_report = evaluate(ModerationEvalConfig(model=str(moderation.path)), moderation)
     detector = timed("detector", train, ModerationTrainConfig(
         base=base, out=str(out / "detector"), task="attacks", world=world, n_per_template=cfg.n_per_template,
-        max_steps=cfg.detector_steps, seed=seed))
+        max_steps=cfg.detector_steps, members=cfg.classifier_members, seed=seed))
     det_report = evaluate(ModerationEvalConfig(model=str(detector.path)), detector)
 
     outside = cfg.outside_attacks if cfg.outside_attacks and Path(cfg.outside_attacks).exists() else None

@@ -47,6 +47,8 @@ class ModerationTrainConfig:
                           "model wants ~2e-5).")
     max_length: int = arg(96, "Tokens per text; longer ones are truncated.")
     precision: Literal["fp32", "bf16", "fp16"] = arg("fp32", "Training precision.")
+    members: int = arg(1, "Classifiers trained with other seeds whose scores are averaged (a deep ensemble, saved "
+                          "in OUT/model/members); on a small base 3 drop each one's own false positives (docs/safety.md).")
     seed: int = arg(0, "Seed of data generation and training.")
 
 
@@ -91,6 +93,8 @@ def train(cfg: ModerationTrainConfig):
 
     if not cfg.base:
         raise ConfigError("config key 'base': a base model (hub id or directory) is required")
+    if cfg.members < 1:
+        raise ConfigError(f"config key 'members': at least 1 classifier, got {cfg.members}")
     labels = categories_for(cfg.task)
     out = Path(cfg.out)
     gen_train, gen_heldout = ([], []) if cfg.data and cfg.heldout else generated_data(
@@ -100,10 +104,10 @@ def train(cfg: ModerationTrainConfig):
     write_labelled(out / "train.jsonl", train_items)
     write_labelled(out / "heldout.jsonl", heldout_items)
     print(f"moderation: {len(train_items)} training texts, {len(heldout_items)} held out, {len(labels)} "
-          f"categories, base {cfg.base}", file=sys.stderr)
+          f"categories, base {cfg.base}, {cfg.members} member(s)", file=sys.stderr)
     settings = ClassifierSettings(cfg.max_steps, cfg.batch_size, cfg.lr, min(20, cfg.max_steps // 10),
                                   cfg.max_length, cfg.precision, cfg.seed)
-    return train_classifier(cfg.base, labels, train_items, settings, out)
+    return train_classifier(cfg.base, labels, train_items, settings, out, cfg.members)
 
 
 def evaluate(cfg: ModerationEvalConfig, classifier=None) -> dict:
